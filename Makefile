@@ -1,0 +1,53 @@
+# healthexport — `make run` serves, `make test` checks. Both install what is missing first.
+SHELL := /bin/bash
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+export HOST ?= 127.0.0.1
+export PORT ?= 8000
+
+# The test suite's real services (started by scripts/start-services.sh when not up).
+TEST_DATABASE_URL ?= postgis://postgres:postgres@127.0.0.1:5432/healthexport
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format bench system-run system-test services venv
+
+run: system-run venv
+	scripts/run.sh
+
+test: system-test venv services lint
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-only-secret \
+		$(VENV)/bin/pytest $(PYTEST_ARGS)
+	env -u DATABASE_URL -u REDIS_URL SECRET_KEY=test-only-secret \
+		$(VENV)/bin/pytest -m embedded $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: system-test venv services
+	@for script in bench/*.py; do \
+		echo "== $$script"; \
+		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=bench-only-secret \
+			$(PYTHON) $$script || exit 1; \
+	done
+
+system-run:
+	scripts/setup-system.sh run
+
+system-test:
+	scripts/setup-system.sh test
+
+services:
+	scripts/start-services.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	[ -x $(PYTHON) ] || /usr/bin/python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@

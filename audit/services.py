@@ -1,0 +1,75 @@
+"""Writing the audit trail. ``audit`` imports no other app of ours: actors and targets are duck-typed."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.http import HttpRequest
+
+from audit.models import AuditEvent
+
+USER_AGENT_MAX = 256
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The peer address, or the last untrusted X-Forwarded-For hop when the peer is a trusted proxy."""
+    peer = request.META.get("REMOTE_ADDR") or None
+    trusted = set(settings.TRUSTED_PROXIES)
+    if peer and peer in trusted:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+        for hop in reversed(hops):
+            if hop not in trusted:
+                peer = hop
+                break
+    try:
+        return str(ipaddress.ip_address(peer)) if peer else None
+    except ValueError:
+        return None
+
+
+def _target_fields(target: models.Model | tuple[str, Any] | None) -> tuple[str, str]:
+    if target is None:
+        return "", ""
+    if isinstance(target, models.Model):
+        return target._meta.label_lower, str(getattr(target, "public_id", None) or target.pk)
+    kind, ident = target
+    return kind, str(ident)
+
+
+def record_event(
+    *,
+    action: str,
+    request: HttpRequest | None = None,
+    actor: models.Model | None = None,
+    api_key: models.Model | None = None,
+    target: models.Model | tuple[str, Any] | None = None,
+    outcome: str = AuditEvent.Outcome.SUCCESS,
+    metadata: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event, in the caller's transaction (so it commits or rolls back with the change).
+
+    ``actor`` is the user and ``api_key`` the key that acted; when omitted they are taken from
+    the request (DRF sets ``request.user`` and ``request.auth``).
+    """
+    if request is not None:
+        if actor is None and getattr(getattr(request, "user", None), "is_authenticated", False):
+            actor = request.user
+        if api_key is None and isinstance(getattr(request, "auth", None), models.Model):
+            api_key = request.auth
+    target_type, target_id = _target_fields(target)
+    return AuditEvent.objects.create(
+        action=action,
+        actor_user=actor,
+        actor_api_key=api_key,
+        actor_key_prefix=getattr(api_key, "prefix", "") or "",
+        target_type=target_type,
+        target_id=target_id,
+        outcome=outcome,
+        ip=client_ip(request) if request is not None else None,
+        user_agent=(request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX] if request is not None else ""),
+        request_id=getattr(request, "request_id", "") if request is not None else "",
+        metadata=metadata or {},
+    )

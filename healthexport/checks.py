@@ -1,0 +1,47 @@
+"""System checks for configuration mistakes that would otherwise surface as wrong data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.db import connection
+
+
+@register(Tags.compatibility)
+def check_time_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    errors = []
+    if settings.TIME_ZONE != "UTC" or not settings.USE_TZ:
+        errors.append(
+            Error(
+                "TIME_ZONE must be 'UTC' with USE_TZ = True: samples are stored as UTC instants.",
+                id="healthexport.E001",
+            )
+        )
+    return errors
+
+
+@register(Tags.security, deploy=True)
+def check_allowed_hosts(app_configs: Any = None, **kwargs: Any) -> list:
+    if "*" in settings.ALLOWED_HOSTS:
+        return [Warning("ALLOWED_HOSTS contains '*': set the host names you serve.", id="healthexport.W001")]
+    return []
+
+
+@register(Tags.database)
+def check_postgis_extension(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list:
+    """Only runs with --database (or migrate), since it needs a connection."""
+    if not databases or connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")
+        if cursor.fetchone() is None:
+            return [
+                Error(
+                    "The PostGIS extension is not installed in this database.",
+                    hint="Run CREATE EXTENSION postgis; as a superuser, or install postgresql-15-postgis-3.",
+                    id="healthexport.E002",
+                )
+            ]
+    return []

@@ -1,0 +1,176 @@
+"""One error shape for every non-2xx answer of the API and the health endpoints:
+
+    {"error": {"code": "invalid_json", "message": "human sentence", "details": []}}
+
+Domain code raises an ``ApiError`` subclass; DRF's own exceptions and Django's 400/403/404/500
+handlers are translated here, so the shape is produced in exactly one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+WWW_AUTHENTICATE = 'Bearer realm="healthexport"'
+JSON_PATH_PREFIXES = ("/v1/", "/health", "/ready", "/metrics")
+
+
+class ApiError(drf.APIException):
+    """Base of our domain errors: a status, a stable code and a human message."""
+
+    status_code = 400
+    code = "invalid_payload"
+    default_detail = "The request is invalid."
+
+    def __init__(self, message: str | None = None, *, details: list[dict[str, Any]] | None = None):
+        super().__init__(message or self.default_detail, self.code)
+        self.message = message or str(self.default_detail)
+        self.details = details or []
+
+
+class InvalidJson(ApiError):
+    code = "invalid_json"
+    default_detail = "The body is not valid JSON."
+
+
+class InvalidPayload(ApiError):
+    code = "invalid_payload"
+    default_detail = "The body is not a Health Auto Export payload."
+
+
+class BodyTooLarge(ApiError):
+    status_code = 413
+    code = "body_too_large"
+    default_detail = "The body is larger than this server accepts."
+
+
+class UnsupportedMediaType(ApiError):
+    status_code = 415
+    code = "unsupported_media_type"
+    default_detail = "Send the export as application/json."
+
+
+class RateLimited(ApiError):
+    status_code = 429
+    code = "rate_limited"
+    default_detail = "Too many requests for this API key; retry after the Retry-After seconds."
+
+
+class ServiceUnavailable(ApiError):
+    status_code = 503
+    code = "service_unavailable"
+    default_detail = "The service is temporarily unavailable; retry later."
+
+
+# DRF's built-in exceptions, mapped to our stable codes.
+DRF_CODES: list[tuple[type[Exception], str]] = [
+    (drf.NotAuthenticated, "not_authenticated"),
+    (drf.AuthenticationFailed, "invalid_api_key"),
+    (drf.PermissionDenied, "permission_denied"),
+    (drf.NotFound, "not_found"),
+    (drf.MethodNotAllowed, "method_not_allowed"),
+    (drf.UnsupportedMediaType, "unsupported_media_type"),
+    (drf.ParseError, "invalid_json"),
+    (drf.Throttled, "rate_limited"),
+    (drf.ValidationError, "invalid_payload"),
+    (drf.NotAcceptable, "not_acceptable"),
+]
+
+
+def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> JsonResponse:
+    """The error shape for plain Django views and middleware (outside DRF)."""
+    response = JsonResponse(error_body(code, message, details), status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
+
+
+def _validation_details(detail: Any, path: str = "") -> list[dict[str, Any]]:
+    if isinstance(detail, dict):
+        return [
+            item for key, value in detail.items() for item in _validation_details(value, f"{path}.{key}".lstrip("."))
+        ]
+    if isinstance(detail, list):
+        return [item for value in detail for item in _validation_details(value, path)]
+    return [{"field": path or None, "reason": getattr(detail, "code", "invalid"), "message": str(detail)}]
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF EXCEPTION_HANDLER: every API error leaves in the contract's shape."""
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.error("database unavailable: %s", exc.__class__.__name__)
+        exc = ServiceUnavailable("The database is unreachable; nothing was stored. Retry later.")
+    elif isinstance(exc, DatabaseError):
+        return None  # a real bug: let Django's 500 handler report it
+    elif isinstance(exc, Http404):
+        exc = drf.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+
+    if isinstance(exc, ApiError):
+        code, message, details = exc.code, exc.message, exc.details
+    else:
+        code = next((c for cls, c in DRF_CODES if isinstance(exc, cls)), "error")
+        if isinstance(exc, drf.ValidationError):
+            message, details = "The request is invalid.", _validation_details(exc.detail)
+        elif isinstance(exc, drf.ParseError):
+            message, details = f"The body is not valid JSON: {exc.detail}", []
+        else:
+            message, details = str(exc.detail), []
+    response.data = error_body(code, message, details)
+    if response.status_code == 401:
+        response["WWW-Authenticate"] = WWW_AUTHENTICATE
+    return response
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith(JSON_PATH_PREFIXES)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_json(request):
+        return error_response(400, "invalid_payload", "The request is invalid.")
+    from django.views import defaults
+
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_json(request):
+        return error_response(403, "permission_denied", "You do not have permission to do this.")
+    from django.views import defaults
+
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _wants_json(request):
+        return error_response(404, "not_found", "Nothing is here.")
+    from django.views import defaults
+
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _wants_json(request):
+        return error_response(500, "server_error", "The server failed; the error was logged.")
+    from django.views import defaults
+
+    return defaults.server_error(request)

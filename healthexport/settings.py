@@ -1,0 +1,217 @@
+"""Settings for healthexport. The environment is read here and nowhere else.
+
+Every variable may also be given as ``NAME_FILE`` pointing at a file holding the value
+(Docker and Kubernetes secrets). See ``.env.example`` for the full list.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.FileAwareEnv()
+
+
+def _config_error(message: str) -> None:
+    """Stop start-up with one readable line instead of a traceback."""
+    raise SystemExit(f"healthexport: configuration error: {message}")
+
+
+DEBUG = env.bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        _config_error("SECRET_KEY is required (or SECRET_KEY_FILE), unless DEBUG=1.")
+    SECRET_KEY = "insecure-debug-only-key"  # noqa: S105  (reachable only with DEBUG=1)
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+# Client IPs are taken from X-Forwarded-For only when the direct peer is one of these proxies.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.gis",
+    "django_prometheus",
+    "rest_framework",
+    "healthexport.apps.HealthexportConfig",
+    "accounts",
+    "audit",
+    "metrics",
+    "ingest",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "healthexport.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "healthexport.urls"
+WSGI_APPLICATION = "healthexport.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ------------------------------------------------------------------------------
+# No DATABASE_URL: the embedded SpatiaLite file, so a newcomer gets a working server at once.
+# postgres:// and postgresql:// are read as PostGIS, which the workout routes need.
+DATABASE_ENGINES = {
+    "django.contrib.gis.db.backends.postgis": "django_prometheus.db.backends.postgis",
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgis",
+    "django.contrib.gis.db.backends.spatialite": "django_prometheus.db.backends.spatialite",
+}
+DATABASE_URL = env.str("DATABASE_URL", default="")
+if DATABASE_URL:
+    try:
+        _database = env.db_url_config(DATABASE_URL)
+    except Exception as exc:  # django-environ raises several types for a malformed URL
+        _config_error(f"DATABASE_URL is not a valid database URL ({exc}).")
+    if _database.get("ENGINE") not in DATABASE_ENGINES:
+        _config_error("DATABASE_URL must start with postgis:// (or postgres://) or spatialite://.")
+    _database["ENGINE"] = DATABASE_ENGINES[_database["ENGINE"]]
+else:
+    VAR_DIR.mkdir(exist_ok=True)
+    _database = {
+        "ENGINE": "django_prometheus.db.backends.spatialite",
+        "NAME": str(VAR_DIR / "healthexport.sqlite3"),
+    }
+IS_POSTGRES = _database["ENGINE"].endswith("postgis")
+if IS_POSTGRES:
+    # Persistent connections: reconnecting per request costs ~7x throughput (PERF_NOTES).
+    _database.update(CONN_MAX_AGE=env.int("DATABASE_CONN_MAX_AGE", default=300), CONN_HEALTH_CHECKS=True)
+    _database.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+else:
+    # WAL lets readers work during an ingest; IMMEDIATE avoids "database is locked" upgrades.
+    _database["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache -----------------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="hx"),
+            "OPTIONS": {
+                # Fail fast: a slow Redis must not stall every request.
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+            },
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache",
+            "LOCATION": "healthexport",
+        }
+    }
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# Serve the admin's static files from the app directories when collectstatic has not run.
+WHITENOISE_USE_FINDERS = True
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+
+# --- API -------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "healthexport.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Limits and policy (CONTRACT.md "Configuration") -----------------------------------------
+INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=100 * 1024 * 1024)
+# Django's own 2.5 MB cap would answer a 27 MB export with 400; INGEST_MAX_BODY_BYTES is the limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = None
+RATELIMIT_REQUESTS_PER_HOUR = env.int("RATELIMIT_REQUESTS_PER_HOUR", default=100)
+RATELIMIT_BYTES_PER_HOUR = env.int("RATELIMIT_BYTES_PER_HOUR", default=10 * 1024 * 1024)
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=2190)
+
+# --- Logging ---------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_context": {"()": "healthexport.logging.RequestContextFilter"}},
+    "formatters": {
+        "json": {"()": "healthexport.logging.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": sys.stdout,
+            "filters": ["request_context"],
+            "formatter": "plain" if DEBUG else "json",
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import path
+from django_prometheus.exports import ExportToDjangoView
+
+from healthexport.views import HealthView, ReadyView
+
+admin.site.site_header = "healthexport administration"
+admin.site.site_title = "healthexport"
+admin.site.index_title = "Health data service"
+
+urlpatterns = [
+    path("health", HealthView.as_view(), name="health"),
+    path("ready", ReadyView.as_view(), name="ready"),
+    path("metrics", ExportToDjangoView, name="prometheus-metrics"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "healthexport.errors.bad_request"
+handler403 = "healthexport.errors.permission_denied"
+handler404 = "healthexport.errors.page_not_found"
+handler500 = "healthexport.errors.server_error"

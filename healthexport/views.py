@@ -1,0 +1,66 @@
+"""Liveness, readiness and Prometheus endpoints (no authentication)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+logger = logging.getLogger(__name__)
+
+
+class PublicView(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+
+
+class HealthView(PublicView):
+    """Liveness: the process answers. Checks no dependency, so a slow database never kills pods."""
+
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"})
+
+
+def check_database() -> str:
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def check_cache() -> str:
+    probe_key, probe_value = "readiness-probe", uuid.uuid4().hex
+    cache.set(probe_key, probe_value, timeout=10)
+    return "ok" if cache.get(probe_key) == probe_value else "failing"
+
+
+def check_migrations() -> str:
+    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return "ok" if not plan else "pending"
+
+
+READINESS_CHECKS = {"database": check_database, "cache": check_cache, "migrations": check_migrations}
+# Still ready: the service works without these, more slowly or less strictly.
+NON_FATAL_STATES = {"ok", "degraded"}
+
+
+class ReadyView(PublicView):
+    """Readiness: database query, cache round trip, no unapplied migrations."""
+
+    def get(self, request: Request) -> Response:
+        checks: dict[str, str] = {}
+        for name, check in READINESS_CHECKS.items():
+            try:
+                checks[name] = check()
+            except Exception as exc:  # any failure of a dependency means "not ready", never a 500
+                logger.warning("readiness check %s failed: %s", name, exc.__class__.__name__)
+                checks[name] = "unavailable"
+        ready = all(state in NON_FATAL_STATES for state in checks.values())
+        return Response({"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)

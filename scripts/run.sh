@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Migrates and serves healthexport with gunicorn. Without SECRET_KEY a random one is kept in var/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mkdir -p var
+if [[ -z "${SECRET_KEY:-}" && -z "${SECRET_KEY_FILE:-}" ]]; then
+  [[ -s var/secret_key ]] || .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))" > var/secret_key
+  chmod 600 var/secret_key
+  export SECRET_KEY_FILE="$PWD/var/secret_key"
+fi
+
+.venv/bin/python manage.py collectstatic --noinput -v 0
+.venv/bin/python manage.py migrate --noinput
+exec .venv/bin/gunicorn healthexport.wsgi --config deploy/gunicorn.conf.py --bind "${HOST:-127.0.0.1}:${PORT:-8000}"

@@ -1,0 +1,83 @@
+"""Start-up behaviour, run in fresh interpreters because settings are read once per process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_django(code: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG"}}
+    script = "import django; django.setup()\n" + code
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "healthexport.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_missing_secret_key_stops_startup_with_one_line():
+    result = run_django("", DEBUG="0")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "healthexport: configuration error: SECRET_KEY is required (or SECRET_KEY_FILE), unless DEBUG=1."
+    ]
+
+
+def test_a_secret_key_can_come_from_a_file(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("from-a-file")
+    result = run_django("from django.conf import settings; print(settings.SECRET_KEY)", SECRET_KEY_FILE=str(secret))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "from-a-file"
+
+
+def test_an_unsupported_database_url_stops_startup_with_one_line():
+    result = run_django("", SECRET_KEY="x", DATABASE_URL="mysql://root@127.0.0.1/x")
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "DATABASE_URL must start with postgis://" in result.stderr
+
+
+def test_an_unreachable_database_stops_manage_py_with_one_line():
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--check"],
+        cwd=ROOT,
+        env={**clean, "SECRET_KEY": "x", "DATABASE_URL": "postgis://postgres@127.0.0.1:1/nowhere"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("healthexport: cannot use the database:")
+
+
+@pytest.mark.parametrize("redis_url", ["", "redis://127.0.0.1:6379/15"])
+def test_ready_is_503_naming_the_database_when_it_is_unreachable(redis_url):
+    code = (
+        "from django.test import Client; import json\n"
+        "r = Client(HTTP_HOST='localhost').get('/ready')\n"
+        "print(json.dumps({'status': r.status_code, 'body': r.json()}))"
+    )
+    env = {"SECRET_KEY": "x", "DATABASE_URL": "postgis://postgres@127.0.0.1:1/nowhere"}
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    result = run_django(code, **env)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["status"] == 503
+    assert answer["body"]["status"] == "unavailable"
+    assert answer["body"]["checks"]["database"] == "unavailable"
+    assert answer["body"]["checks"]["cache"] == "ok"
