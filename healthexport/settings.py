@@ -120,6 +120,9 @@ else:
     }
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Debian 12 ships GDAL 3.6. We never parse spatial references from input (routes are built
+# from numbers with SRID 4326), which is what GDAL 3.9's blocking protects against.
+SILENCED_SYSTEM_CHECKS = ["gis.W001"]
 
 # --- Cache -----------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class IngestConfig(AppConfig):
     name = "ingest"
+    verbose_name = "Ingestion"

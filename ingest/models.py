@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Ingestion(models.Model):
+    """One export as received: the raw body is stored (compressed) before anything is parsed,
+    so a body answered 200 can always be reprocessed. No ``updated_at``: only ``status``,
+    ``result`` and ``processed_at`` move, once, when processing ends."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received"  # stored, not processed yet, or processing crashed before marking
+        PROCESSED = "processed"
+        PARTIAL = "partial"
+        DUPLICATE = "duplicate"
+        REJECTED = "rejected"  # not a valid export (400)
+        FAILED = "failed"  # processing failed (database outage, bug); the app's retry reprocesses
+
+    ANSWERED_OK = (Status.PROCESSED, Status.PARTIAL)
+
+    id = models.BigAutoField(primary_key=True)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ingestions")
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="ingestions"
+    )
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    body = models.BinaryField(null=True, blank=True, help_text="zlib-compressed body as received (decompressed).")
+    body_sha256 = models.CharField(max_length=64)
+    body_size = models.PositiveBigIntegerField(help_text="Bytes after decompression.")
+    content_encoding = models.CharField(max_length=16, blank=True, default="")
+    idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    request_id = models.CharField(max_length=128, blank=True, default="")
+    duplicate_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="duplicates"
+    )
+    result = models.JSONField(null=True, blank=True, help_text="The answer sent: counts and item errors.")
+    error = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        indexes = [
+            # Idempotency-Key look-ups.
+            models.Index(
+                fields=["user", "idempotency_key"],
+                name="ingest_ingestion_user_idem",
+                condition=~Q(idempotency_key=""),
+            ),
+            models.Index(fields=["user", "received_at"], name="ingest_ingestion_user_time"),
+            models.Index(fields=["status"], name="ingest_ingestion_status", condition=Q(status="failed")),
+        ]
+        constraints = [
+            # Also the index of duplicate detection: "has this user had this exact body processed?"
+            models.UniqueConstraint(
+                fields=["user", "body_sha256"],
+                condition=Q(status__in=["processed", "partial"]),
+                name="ingest_ingestion_one_processed_per_body",
+            ),
+            models.CheckConstraint(
+                condition=Q(duplicate_of__isnull=True) | Q(status="duplicate"),
+                name="ingest_ingestion_duplicate_of_only_for_duplicates",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"ingestion {self.public_id} ({self.status})"

@@ -1,0 +1,341 @@
+"""The ingest pipeline, top to bottom:
+
+    hash the body → answer a duplicate → store the raw body → parse → (one transaction, per-user
+    lock) validate per item, bulk write per table, record the outcome, audit.
+
+The raw body is committed before anything is parsed, so a body answered 200 is never lost and
+one whose processing never finished (crash, database outage) is kept as ``failed`` for
+``manage.py reprocess`` or the app's retry. The samples of one export commit all together or
+not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import zlib
+from typing import Any
+
+import orjson
+from django.db import connection, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit.services import record_event
+from healthexport.errors import InvalidJson, InvalidPayload
+from ingest import items as hae
+from ingest.models import Ingestion
+from ingest.report import IngestReport
+from ingest.writers import TableSpec, write_rows, write_workouts
+from metrics import catalog
+from metrics.models import BloodPressure, HealthRecord, MetricType, Sample, SleepNight
+from metrics.units import canonical_unit
+
+logger = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock(namespace, user id): one export per user at a time.
+INGEST_LOCK_NAMESPACE = 72_011
+
+SAMPLES = TableSpec(
+    model=Sample,
+    key=("metric_id", "start", "source"),
+    values=("end", "qty", "min", "max", "unit", "utc_offset", "context"),
+    compared=("end", "qty", "min", "max", "context"),
+    range_column="start",
+)
+BLOOD_PRESSURE = TableSpec(
+    model=BloodPressure,
+    key=("start", "source"),
+    values=("systolic", "diastolic", "unit", "utc_offset"),
+    compared=("systolic", "diastolic"),
+    range_column="start",
+)
+_SLEEP_VALUES = (*hae.SLEEP_NIGHT_FIELDS.values(), *hae.SLEEP_NIGHT_TIMES.values())
+SLEEP_NIGHTS = TableSpec(
+    model=SleepNight,
+    key=("night", "source"),
+    values=(*_SLEEP_VALUES, "utc_offset", "extra"),
+    compared=(*_SLEEP_VALUES, "extra"),
+    range_column="night",
+    json_columns=frozenset({"extra"}),
+)
+HEALTH_RECORDS = TableSpec(
+    model=HealthRecord,
+    key=("section", "natural_key"),
+    values=("start", "payload", "content_hash"),
+    compared=("content_hash",),
+    range_column=None,
+    json_columns=frozenset({"payload"}),
+)
+
+
+def ingest_export(
+    *,
+    user: Any,
+    api_key: Any,
+    body: bytes,
+    content_encoding: str = "",
+    idempotency_key: str = "",
+    request: HttpRequest | None = None,
+) -> dict[str, Any]:
+    """Store and process one export; returns the answer of CONTRACT.md "POST /v1/ingest"."""
+    digest = hashlib.sha256(body).hexdigest()
+    first = find_processed_duplicate(user=user, digest=digest, idempotency_key=idempotency_key)
+    if first is not None:
+        return ingestion_record_duplicate(
+            user=user, api_key=api_key, first=first, digest=digest, size=len(body), request=request
+        )
+    ingestion = ingestion_store_raw(
+        user=user,
+        api_key=api_key,
+        body=body,
+        digest=digest,
+        content_encoding=content_encoding,
+        idempotency_key=idempotency_key,
+        request=request,
+    )
+    return ingestion_process(ingestion=ingestion, body=body, request=request)
+
+
+def find_processed_duplicate(*, user: Any, digest: str, idempotency_key: str = "") -> Ingestion | None:
+    """The first export of this user with the same body or Idempotency-Key that was answered 200."""
+    processed = Ingestion.objects.filter(user=user, status__in=Ingestion.ANSWERED_OK)
+    first = processed.filter(body_sha256=digest).order_by("received_at").first()
+    if first is None and idempotency_key:
+        first = processed.filter(idempotency_key=idempotency_key).order_by("received_at").first()
+    return first
+
+
+def duplicate_answer(*, ingestion: Ingestion, first: Ingestion) -> dict[str, Any]:
+    return {
+        **(first.result or {}),
+        "ingestion_id": str(ingestion.public_id),
+        "status": Ingestion.Status.DUPLICATE,
+        "duplicate_of": str(first.public_id),
+    }
+
+
+def ingestion_record_duplicate(
+    *, user: Any, api_key: Any, first: Ingestion, digest: str, size: int, request: HttpRequest | None
+) -> dict[str, Any]:
+    """A re-sent export: recorded and audited, no sample touched, the first answer repeated."""
+    with transaction.atomic():
+        ingestion = Ingestion.objects.create(
+            user=user,
+            api_key=api_key,
+            status=Ingestion.Status.DUPLICATE,
+            duplicate_of=first,
+            body_sha256=digest,
+            body_size=size,
+            request_id=getattr(request, "request_id", ""),
+            processed_at=timezone.now(),
+        )
+        answer = duplicate_answer(ingestion=ingestion, first=first)
+        ingestion.result = answer
+        ingestion.save(update_fields=["result"])
+        _audit(ingestion, "ingest.duplicate", request, {"duplicate_of": str(first.public_id), "bytes": size})
+    return answer
+
+
+def ingestion_store_raw(
+    *,
+    user: Any,
+    api_key: Any,
+    body: bytes,
+    digest: str,
+    content_encoding: str,
+    idempotency_key: str,
+    request: HttpRequest | None,
+) -> Ingestion:
+    """Commit the raw body before processing (compressed outside any transaction: it is slow)."""
+    compressed = zlib.compress(body, 1)
+    return Ingestion.objects.create(
+        user=user,
+        api_key=api_key,
+        body=compressed,
+        body_sha256=digest,
+        body_size=len(body),
+        content_encoding=content_encoding,
+        idempotency_key=idempotency_key[:255],
+        request_id=getattr(request, "request_id", ""),
+    )
+
+
+def parse_payload(body: bytes) -> dict[str, Any]:
+    """The ``data`` object of an export, or 400 ``invalid_json`` / ``invalid_payload``."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJson(f"The body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise InvalidPayload('The body must be a JSON object like {"data": {"metrics": [...]}}.')
+    data = document.get("data")
+    if not isinstance(data, dict):
+        raise InvalidPayload('The body has no "data" object.', details=[{"field": "data", "reason": "missing"}])
+    for section in ("metrics", "workouts"):
+        if data.get(section) is not None and not isinstance(data[section], list):
+            raise InvalidPayload(
+                f"data.{section} must be a list.", details=[{"field": f"data.{section}", "reason": "not_a_list"}]
+            )
+    return data
+
+
+def ingestion_process(*, ingestion: Ingestion, body: bytes | None = None, request: HttpRequest | None = None) -> dict:
+    """Parse, validate and store a stored export; idempotent (safe to re-run on any status)."""
+    if body is None:
+        body = zlib.decompress(ingestion.body)
+    try:
+        data = parse_payload(body)
+    except (InvalidJson, InvalidPayload) as exc:
+        _finish_rejected(ingestion, exc, request)
+        raise
+    try:
+        # One transaction per export: a failure leaves none of its samples behind.
+        with transaction.atomic():
+            _lock_user(ingestion.user_id)
+            first = find_processed_duplicate(
+                user=ingestion.user, digest=ingestion.body_sha256, idempotency_key=ingestion.idempotency_key
+            )
+            if first is not None and first.pk != ingestion.pk:
+                return _finish_as_duplicate(ingestion, first, request)
+            report = IngestReport()
+            write_payload(user_id=ingestion.user_id, ingestion_id=ingestion.pk, data=data, report=report)
+            answer = {"ingestion_id": str(ingestion.public_id), "duplicate_of": None, **report.as_dict()}
+            ingestion.status = report.status
+            ingestion.result = answer
+            ingestion.processed_at = timezone.now()
+            ingestion.error = ""
+            ingestion.save(update_fields=["status", "result", "processed_at", "error"])
+            _audit(ingestion, "ingest.accepted", request, _audit_counts(report, ingestion))
+    except Exception as exc:
+        _finish_failed(ingestion, exc)
+        raise
+    return answer
+
+
+def write_payload(*, user_id: int, ingestion_id: int, data: dict[str, Any], report: IngestReport) -> None:
+    """Validate every item and write the valid ones, table by table."""
+    metric_rows = hae.MetricRows()
+    metrics = data.get("metrics") or []
+    types = metric_types_for(metrics)
+    for index, metric in enumerate(metrics):
+        if not isinstance(metric, dict) or not isinstance(metric.get("name"), str) or not metric["name"]:
+            report.error("invalid_item", "a metric must be an object with a name", section="metrics", index=index)
+            continue
+        items = metric.get("data") or []
+        if not isinstance(items, list):
+            report.error("invalid_item", "a metric's data must be a list", section="metrics", index=index)
+            continue
+        metric_type = types[metric["name"]]
+        hae.collect_metric(
+            name=metric["name"],
+            units=str(metric.get("units") or ""),
+            items=items,
+            metric_id=metric_type.id,
+            metric_unit=metric_type.unit,
+            rows=metric_rows,
+            report=report,
+        )
+    write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=metric_rows.samples.values())
+    write_rows(BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=metric_rows.blood_pressure.values())
+    write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=metric_rows.sleep_nights.values())
+
+    workouts = hae.collect_workouts(data.get("workouts") or [], report)
+    write_workouts(user_id=user_id, ingestion_id=ingestion_id, workouts=workouts, counts=report.workouts)
+
+    for section, section_items in data.items():
+        if section in ("metrics", "workouts") or not section_items:
+            continue
+        if not isinstance(section_items, list | dict):
+            report.error("invalid_item", f"data.{section} must be a list", section=section)
+            continue
+        records = hae.collect_other(section[:64], section_items, report)
+        write_rows(HEALTH_RECORDS, user_id=user_id, ingestion_id=ingestion_id, rows=records.values())
+
+
+def metric_types_for(metrics: list) -> dict[str, MetricType]:
+    """The MetricType of every metric name in the export, created on first sight."""
+    wanted = {
+        m["name"][:100]: str(m.get("units") or "")
+        for m in metrics
+        if isinstance(m, dict) and isinstance(m.get("name"), str) and m["name"]
+    }
+    known = {t.name: t for t in MetricType.objects.filter(name__in=wanted)}
+    missing = [
+        MetricType(
+            name=name,
+            unit=canonical_unit(unit),
+            aggregation=MetricType.Aggregation.SUM if catalog.is_cumulative(name) else MetricType.Aggregation.AVERAGE,
+        )
+        for name, unit in wanted.items()
+        if name not in known
+    ]
+    if missing:
+        # Another user's export may create the same type concurrently: ignore, then read back.
+        MetricType.objects.bulk_create(missing, ignore_conflicts=True)
+        known = {t.name: t for t in MetricType.objects.filter(name__in=wanted)}
+    return known
+
+
+def _lock_user(user_id: int) -> None:
+    """Serialise one user's exports, so classifying rows as new/changed cannot race.
+
+    SQLite needs nothing: its IMMEDIATE transactions already serialise every writer.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [INGEST_LOCK_NAMESPACE, user_id])
+
+
+def _finish_as_duplicate(ingestion: Ingestion, first: Ingestion, request: HttpRequest | None) -> dict[str, Any]:
+    answer = duplicate_answer(ingestion=ingestion, first=first)
+    ingestion.status = Ingestion.Status.DUPLICATE
+    ingestion.duplicate_of = first
+    ingestion.result = answer
+    ingestion.processed_at = timezone.now()
+    ingestion.save(update_fields=["status", "duplicate_of", "result", "processed_at"])
+    _audit(ingestion, "ingest.duplicate", request, {"duplicate_of": str(first.public_id), "bytes": ingestion.body_size})
+    return answer
+
+
+def _finish_rejected(ingestion: Ingestion, exc: InvalidJson | InvalidPayload, request: HttpRequest | None) -> None:
+    with transaction.atomic():
+        ingestion.status = Ingestion.Status.REJECTED
+        ingestion.error = exc.code
+        ingestion.processed_at = timezone.now()
+        ingestion.save(update_fields=["status", "error", "processed_at"])
+        _audit(ingestion, "ingest.rejected", request, {"code": exc.code, "bytes": ingestion.body_size}, "failure")
+
+
+def _finish_failed(ingestion: Ingestion, exc: Exception) -> None:
+    """Mark the raw body failed, if the database lets us: it stays for reprocessing either way."""
+    logger.error("ingestion %s failed: %s", ingestion.public_id, exc.__class__.__name__)
+    try:
+        Ingestion.objects.filter(pk=ingestion.pk).update(
+            status=Ingestion.Status.FAILED, error=exc.__class__.__name__[:255]
+        )
+    except Exception:  # the database may be the thing that failed; the row stays "received"
+        logger.warning("could not mark ingestion %s failed", ingestion.public_id)
+
+
+def _audit_counts(report: IngestReport, ingestion: Ingestion) -> dict[str, Any]:
+    """Counts only: never a value."""
+    totals = dict.fromkeys(("received", "stored", "updated", "duplicates", "rejected"), 0)
+    for counts in [*report.metrics.values(), report.workouts, *report.other.values()]:
+        for field in totals:
+            totals[field] += getattr(counts, field)
+    return {**totals, "metrics": len(report.metrics), "bytes": ingestion.body_size, "status": report.status}
+
+
+def _audit(
+    ingestion: Ingestion, action: str, request: HttpRequest | None, metadata: dict, outcome: str = "success"
+) -> None:
+    record_event(
+        action=action,
+        request=request,
+        actor=ingestion.user,
+        api_key=ingestion.api_key,
+        target=ingestion,
+        outcome=outcome,
+        metadata=metadata,
+    )

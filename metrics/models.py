@@ -1,0 +1,234 @@
+"""Stored health data. Sample-scale tables carry natural keys as unique constraints, so a
+re-sent export can never store an item twice; on PostgreSQL they are range-partitioned by
+month (see the ``partition_*`` migrations)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.gis.db import models as gis_models
+from django.db import models
+from django.db.models import F, Q
+
+
+class MetricType(models.Model):
+    """One per metric name the app has sent (``step_count``, ``heart_rate``, new ones included)."""
+
+    class Aggregation(models.TextChoices):
+        SUM = "sum", "Sum (cumulative: steps, energy, distance)"
+        AVERAGE = "average", "Min / average / max (discrete: heart rate, weight)"
+
+    id = models.SmallAutoField(primary_key=True)
+    name = models.CharField(max_length=100, unique=True)
+    unit = models.CharField(max_length=32, help_text="Canonical unit every value of this metric is stored in.")
+    aggregation = models.CharField(max_length=8, choices=Aggregation.choices)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Sample(models.Model):
+    """A scalar sample: plain quantities, min/avg/max metrics (heart rate), sleep stages.
+
+    ``qty`` is the value (the average for min/avg/max items) in the metric's canonical unit;
+    ``unit`` and ``utc_offset`` are as sent, so an export reproduces the original.
+    ``context`` holds the text some metrics add: meal time, insulin reason, sleep stage.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    metric = models.ForeignKey(MetricType, on_delete=models.PROTECT, related_name="+")
+    start = models.DateTimeField()
+    end = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=255, blank=True, default="")
+    qty = models.FloatField()
+    min = models.FloatField(null=True, blank=True)
+    max = models.FloatField(null=True, blank=True)
+    unit = models.CharField(max_length=32)
+    utc_offset = models.SmallIntegerField(help_text="Minutes east of UTC, as the phone sent it.")
+    context = models.CharField(max_length=64, blank=True, default="")
+    ingestion_id = models.BigIntegerField(help_text="The ingestion that last stored or changed this row.")
+
+    class Meta:
+        constraints = [
+            # A missing source is stored as "" so that NULLs cannot slip past this key.
+            models.UniqueConstraint(fields=["user", "metric", "start", "source"], name="metrics_sample_natural_key"),
+            models.CheckConstraint(
+                condition=Q(end__isnull=True) | Q(end__gte=F("start")), name="metrics_sample_end_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(min__isnull=True) | Q(max__isnull=True) | Q(min__lte=F("max")),
+                name="metrics_sample_min_le_max",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"sample {self.pk} of metric {self.metric_id}"
+
+
+class BloodPressure(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    start = models.DateTimeField()
+    source = models.CharField(max_length=255, blank=True, default="")
+    systolic = models.FloatField()
+    diastolic = models.FloatField()
+    unit = models.CharField(max_length=32, default="mmHg")
+    utc_offset = models.SmallIntegerField()
+    ingestion_id = models.BigIntegerField()
+
+    class Meta:
+        verbose_name = "blood pressure reading"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "start", "source"], name="metrics_bloodpressure_natural_key"),
+            models.CheckConstraint(
+                condition=Q(systolic__gte=50, systolic__lte=250), name="metrics_bloodpressure_systolic_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(diastolic__gte=30, diastolic__lte=200), name="metrics_bloodpressure_diastolic_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(diastolic__lt=F("systolic")), name="metrics_bloodpressure_diastolic_below_systolic"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"blood pressure {self.pk}"
+
+
+class SleepNight(models.Model):
+    """One aggregated night ("summarize data" on). Durations in hours."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    night = models.DateField(help_text="The local date the app assigns the night to.")
+    source = models.CharField(max_length=255, blank=True, default="")
+    total_sleep = models.FloatField(null=True, blank=True)
+    asleep = models.FloatField(null=True, blank=True)
+    core = models.FloatField(null=True, blank=True)
+    deep = models.FloatField(null=True, blank=True)
+    rem = models.FloatField(null=True, blank=True)
+    awake = models.FloatField(null=True, blank=True)
+    in_bed = models.FloatField(null=True, blank=True)
+    sleep_start = models.DateTimeField(null=True, blank=True)
+    sleep_end = models.DateTimeField(null=True, blank=True)
+    in_bed_start = models.DateTimeField(null=True, blank=True)
+    in_bed_end = models.DateTimeField(null=True, blank=True)
+    utc_offset = models.SmallIntegerField()
+    extra = models.JSONField(default=dict, blank=True, help_text="Fields older app versions send.")
+    ingestion_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "night", "source"], name="metrics_sleepnight_natural_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"sleep night {self.night}"
+
+
+class Workout(models.Model):
+    """A workout (export format v1 or v2). ``external_id`` is the app's stable UUID (v2) or a key
+    derived from name and start (v1, which has none)."""
+
+    id = models.BigAutoField(primary_key=True)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    external_id = models.CharField(max_length=100)
+    name = models.CharField(max_length=100)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    utc_offset = models.SmallIntegerField()
+    duration_s = models.FloatField(null=True, blank=True)
+    active_energy_kcal = models.FloatField(null=True, blank=True)
+    distance_km = models.FloatField(null=True, blank=True)
+    location = models.CharField(max_length=32, blank=True, default="")
+    is_indoor = models.BooleanField(null=True, blank=True)
+    route = gis_models.LineStringField(srid=4326, geography=True, null=True, blank=True)
+    fields = models.JSONField(default=dict, blank=True, help_text="Every other field, as sent.")
+    content_hash = models.CharField(max_length=64, help_text="SHA-256 of the item as sent: re-sends compare it.")
+    ingestion_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "external_id"], name="metrics_workout_natural_key"),
+            models.CheckConstraint(condition=Q(end__gte=F("start")), name="metrics_workout_end_after_start"),
+        ]
+        indexes = [models.Index(fields=["user", "start"], name="metrics_workout_user_start")]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.start:%Y-%m-%d}"
+
+
+class RoutePoint(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    workout = models.ForeignKey(Workout, on_delete=models.CASCADE, related_name="route_points")
+    seq = models.PositiveIntegerField()
+    timestamp = models.DateTimeField(null=True, blank=True)
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    altitude = models.FloatField(null=True, blank=True)
+    speed = models.FloatField(null=True, blank=True)
+    course = models.FloatField(null=True, blank=True)
+    horizontal_accuracy = models.FloatField(null=True, blank=True)
+    vertical_accuracy = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workout", "seq"], name="metrics_routepoint_natural_key"),
+            models.CheckConstraint(
+                condition=Q(latitude__gte=-90, latitude__lte=90, longitude__gte=-180, longitude__lte=180),
+                name="metrics_routepoint_lat_lon_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"route point {self.seq}"
+
+
+class WorkoutSeries(models.Model):
+    """Per-workout series: heartRateData, heartRateRecovery, stepCount, activeEnergy, …"""
+
+    id = models.BigAutoField(primary_key=True)
+    workout = models.ForeignKey(Workout, on_delete=models.CASCADE, related_name="series")
+    kind = models.CharField(max_length=64)
+    seq = models.PositiveIntegerField()
+    start = models.DateTimeField(null=True, blank=True)
+    qty = models.FloatField(null=True, blank=True)
+    min = models.FloatField(null=True, blank=True)
+    max = models.FloatField(null=True, blank=True)
+    unit = models.CharField(max_length=32, blank=True, default="")
+    source = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        verbose_name_plural = "workout series"
+        constraints = [
+            models.UniqueConstraint(fields=["workout", "kind", "seq"], name="metrics_workoutseries_natural_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.seq}"
+
+
+class HealthRecord(models.Model):
+    """Items of the other sections (symptoms, ecg, stateOfMind, medications, … and any section
+    the app adds later), kept whole as JSON under a natural key."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    section = models.CharField(max_length=64)
+    natural_key = models.CharField(max_length=128, help_text="The item's id, its start and name, or its hash.")
+    start = models.DateTimeField(null=True, blank=True)
+    payload = models.JSONField()
+    content_hash = models.CharField(max_length=64)
+    ingestion_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "section", "natural_key"], name="metrics_healthrecord_natural_key"),
+        ]
+        indexes = [models.Index(fields=["user", "section", "start"], name="metrics_record_user_start")]
+
+    def __str__(self) -> str:
+        return f"{self.section} record {self.pk}"
