@@ -53,6 +53,12 @@ def loose_prefix(presented: str) -> str:
     return match["prefix"] if match else ""
 
 
+def prefix_of(text: str) -> str:
+    """The lookup prefix from something an operator pasted (``hx_<prefix>…`` or the bare prefix)."""
+    text = text.strip()
+    return text[3 : 3 + PREFIX_LENGTH] if text.startswith(f"{KEY_TYPE}_") else text
+
+
 def key_digest(plaintext: str) -> str:
     """SHA-256 hex of the presented key: the verify cache's key, so the key itself is never stored there."""
     return hashlib.sha256(plaintext.encode()).hexdigest()
