@@ -19,6 +19,12 @@ def _empty_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """User passwords are not under test; Django's Argon2 defaults cost ~130 ms per user created."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def fast_key_hashing(settings):
     """Cheap Argon2 parameters for tests that are not about hashing (the real ones cost ~25 ms a hash).
