@@ -146,6 +146,8 @@ def drop_partition(table: str, partition: str, *, using: str = "default") -> Non
     """Detach and drop one whole partition: how expired rows leave a partitioned table (no DELETE)."""
     quote = connections[using].ops.quote_name
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        # Deferred foreign-key checks of rows written earlier in this transaction would block the DROP.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(f"ALTER TABLE {quote(table)} DETACH PARTITION {quote(partition)}")
         cursor.execute(f"DROP TABLE {quote(partition)}")
     _known_months.difference_update({key for key in _known_months if key[0] == using and key[1] == table})
