@@ -85,7 +85,7 @@ KNOWN_METRICS = frozenset(
 )
 # The per-item outcomes of an ingest answer (CONTRACT.md): received = the sum of these.
 INGEST_OUTCOMES = ("stored", "updated", "duplicates", "rejected")
-AUTH_FAILURE_REASONS = ("missing", "malformed", "unknown", "invalid", "revoked", "expired", "scope", OTHER)
+AUTH_FAILURE_REASONS = ("malformed", "unknown_key", "wrong_secret", "revoked", "expired", "throttled", OTHER)
 RATELIMIT_LIMITS = ("requests", "bytes")
 API_KEY_CACHE_RESULTS = ("hit", "miss", "error")
 
