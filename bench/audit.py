@@ -15,6 +15,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,6 +140,8 @@ def main() -> int:
     os.environ.setdefault("SECRET_KEY", "bench-only-secret")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "healthexport.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # Static files are served through finders here; collectstatic is not part of a bench.
+    warnings.filterwarnings("ignore", "No directory at", UserWarning)
 
     with _server_connection(url) as server:
         server.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
