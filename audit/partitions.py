@@ -11,7 +11,8 @@ creating that month's real partition fail later, and a forgotten DEFAULT grows f
   ``ensure_partitions_for`` with its time (a back-dated event of 2015 gets a 2015 partition). A
   per-process cache of months known to exist makes this free after the first write of a month. A
   month enters the cache only after the transaction that saw or created it has committed, so a
-  creation that rolled back with its caller is never trusted.
+  creation that rolled back with its caller is never trusted. (Another process's ``purge_audit``
+  may drop a cached month, but only one past retention, which nothing writes to.)
 
 A partition is created as a plain table and then ATTACHed, because on-demand creation runs inside
 the caller's transaction: ``ATTACH PARTITION`` takes a SHARE UPDATE EXCLUSIVE lock on the parent,

@@ -27,6 +27,7 @@ import orjson
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 GENERATOR = ROOT / "tests" / "fixtures" / "hae" / "gen_hae.py"
 PORT = 8097
 DB_NAME = "hx_bench_ingest"
@@ -75,39 +76,40 @@ def floor(body: bytes, libpq: str) -> float:
     return time.perf_counter() - started
 
 
-def orm_batches(body: bytes, env: dict) -> float:
+def orm_batches(body: bytes) -> float:
     """The seed system: Django ORM bulk_create(batch_size=1000) of model instances."""
-    code = """
-import sys, time, orjson, django
-django.setup()
-from django.contrib.auth import get_user_model
-from metrics.models import MetricType, Sample
-sys.path.insert(0, "bench")
-from ingest import sample_rows
-body = open(sys.argv[1], "rb").read()
-started = time.perf_counter()
-rows = sample_rows(orjson.loads(body))
-user = get_user_model().objects.create(username="orm-baseline")
-types = {}
-for name, *_ in rows:
-    if name not in types:
-        types[name] = MetricType.objects.get_or_create(name=name, defaults={"unit": "", "aggregation": "sum"})[0]
-Sample.objects.bulk_create(
-    [Sample(user=user, metric=types[n], start=s, source=src, qty=q, unit="", utc_offset=0, ingestion_id=0)
-     for n, s, src, q in rows],
-    batch_size=1000, ignore_conflicts=True,
-)
-print(time.perf_counter() - started)
-"""
-    result = subprocess.run(
-        [sys.executable, "-c", code, str(ROOT / "var" / "bench-year.json")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from metrics.models import MetricType, Sample
+
+    started = time.perf_counter()
+    rows = sample_rows(orjson.loads(body))
+    user = get_user_model().objects.create(username="orm-baseline")
+    types: dict[str, MetricType] = {}
+    for name, *_ in rows:
+        if name not in types:
+            types[name] = MetricType.objects.get_or_create(name=name, defaults={"unit": "", "aggregation": "sum"})[0]
+    Sample.objects.bulk_create(
+        [
+            Sample(
+                user=user,
+                metric=types[name],
+                start=start,
+                source=source,
+                qty=qty,
+                unit="",
+                utc_offset=0,
+                ingestion_id=0,
+            )
+            for name, start, source, qty in rows
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,
     )
-    return float(result.stdout.strip().splitlines()[-1])
+    return time.perf_counter() - started
 
 
 def rss_kib(pid: int, field: str) -> int:
@@ -195,7 +197,8 @@ def main() -> None:
     assert again["status"] == "duplicate"
 
     floor_s = floor(body, libpq)
-    orm_s = orm_batches(body, env)
+    os.environ.update(env)
+    orm_s = orm_batches(body)
 
     e2e_rate, floor_rate, orm_rate = samples / first_s, samples / floor_s, samples / orm_s
     print(f"end to end over HTTP      {first_s:7.2f} s  {e2e_rate:9.0f} samples/s")
