@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django_prometheus.exports import ExportToDjangoView
 
 from healthexport.views import HealthView, ReadyView
@@ -13,6 +13,8 @@ urlpatterns = [
     path("ready", ReadyView.as_view(), name="ready"),
     path("metrics", ExportToDjangoView, name="prometheus-metrics"),
     path("admin/", admin.site.urls),
+    path("v1/", include("metrics.urls")),
+    path("v1/", include("ingest.owner_urls")),
 ]
 
 handler400 = "healthexport.errors.bad_request"
