@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "healthexport.middleware.RequestIdMiddleware",
+    "healthexport.middleware.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -207,24 +208,40 @@ RATELIMIT_USE_CACHE = "default"
 RATELIMIT_FAIL_OPEN = True
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=2190)
 
+# --- Metrics ---------------------------------------------------------------------------------
+# Set: /metrics is served on this port only (by gunicorn's master, see deploy/gunicorn.conf.py),
+# not on the public one. The gunicorn config reads the variable itself: it runs before Django.
+METRICS_PORT = env.int("METRICS_PORT", default=None)
+
 # --- Logging ---------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "healthexport.logging.RequestContextFilter"}},
+    "filters": {
+        "request_context": {"()": "healthexport.logging.RequestContextFilter"},
+        "redact": {"()": "healthexport.logging.RedactingFilter"},
+    },
     "formatters": {
         "json": {"()": "healthexport.logging.JsonFormatter"},
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(user_id)s %(key_prefix)s] %(message)s"
+        },
     },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": sys.stdout,
-            "filters": ["request_context"],
+            "filters": ["request_context", "redact"],
             "formatter": "plain" if DEBUG else "json",
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own console handler would print a second, unredacted copy with DEBUG=1.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        # 4xx warnings repeat the access log line; 5xx tracebacks (ERROR) stay.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+    },
 }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.core.cache import cache
 from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.utils import timezone
 
 from ingest.models import Ingestion
 from metrics.queries import NotFound, metric_totals
@@ -74,3 +76,9 @@ def user_stats(*, user: Any) -> dict[str, Any]:
 def invalidate_user_stats(user_id: int) -> None:
     """Called after this user's export was processed or data deleted: the next read recomputes."""
     cache.delete(_stats_key(user_id))
+
+
+def active_user_count(*, within: timedelta = timedelta(hours=24)) -> int:
+    """Users whose phone synced (any answered export) within ``within``."""
+    since = timezone.now() - within
+    return Ingestion.objects.filter(received_at__gte=since).values("user_id").distinct().count()

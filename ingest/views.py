@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IngestScope
+from healthexport import instrumentation
+from healthexport.errors import UnsupportedMediaType
+from ingest.body import read_body
+from ingest.services import ingest_export
+
+
+class IngestView(APIView):
+    """POST /v1/ingest: one Health Auto Export export (CONTRACT.md "POST /v1/ingest")."""
+
+    permission_classes = [IsAuthenticated, IngestScope]
+    parser_classes: list = []  # the body is read and parsed by the pipeline, not by DRF
+
+    def post(self, request: Request) -> Response:
+        media_type = (request.content_type or "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            raise UnsupportedMediaType(f"Content-Type must be application/json, not {media_type or 'missing'!r}.")
+        body, encoding = read_body(request._request, limit=settings.INGEST_MAX_BODY_BYTES)
+        request._request.ingest_body_bytes = len(body)
+        answer = ingest_export(
+            user=request.user,
+            api_key=request.auth,
+            body=body,
+            content_encoding=encoding,
+            idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
+            request=request._request,
+        )
+        for metric, counts in answer["metrics"].items():
+            instrumentation.record_ingest_counts(metric=metric, counts=counts)
+        instrumentation.record_ingest_counts(metric="workouts", counts=answer["workouts"])
+        return Response(answer)
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        request._request.ingest_started = time.monotonic()
+        super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request: Request, response: Response, *args, **kwargs) -> Response:
+        """Every answer, errors included, is counted and timed."""
+        started = getattr(request._request, "ingest_started", None)
+        if started is not None:
+            instrumentation.record_ingest_request(
+                status_code=response.status_code,
+                seconds=time.monotonic() - started,
+                body_bytes=getattr(request._request, "ingest_body_bytes", 0),
+            )
+        return super().finalize_response(request, response, *args, **kwargs)
