@@ -18,7 +18,9 @@ from ingest import queries, services
 class StatsView(APIView):
     permission_classes = [IsAuthenticated, ReadScope]
 
-    @extend_schema(summary="Totals per metric, last sync, ingestions and storage (cached 5 minutes)")
+    @extend_schema(
+        summary="Totals per metric, last sync, ingestions and storage (cached 5 minutes)", responses=OpenApiTypes.OBJECT
+    )
     def get(self, request: Request) -> Response:
         return Response(queries.user_stats(user=request.user))
 
@@ -26,7 +28,11 @@ class StatsView(APIView):
 class IngestionListView(APIView):
     permission_classes = [IsAuthenticated, ReadScope]
 
-    @extend_schema(summary="Your exports, newest first (the latest 500)", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="ingestions_list",
+        summary="Your exports, newest first (the latest 500)",
+        responses=OpenApiTypes.OBJECT,
+    )
     def get(self, request: Request) -> Response:
         ingestions = queries.ingestion_list(user=request.user)[:500]
         return Response({"ingestions": [queries.ingestion_summary(i) for i in ingestions]})

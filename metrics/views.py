@@ -50,7 +50,9 @@ class ReadView(APIView):
 
 
 class MetricListView(ReadView):
-    @extend_schema(summary="The metric types you have data of", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        operation_id="metrics_list", summary="The metric types you have data of", responses=OpenApiTypes.OBJECT
+    )
     def get(self, request: Request) -> Response:
         return Response({"metrics": queries.metric_list(user=request.user)})
 
@@ -96,6 +98,7 @@ class MetricDetailView(ReadView):
 
 class WorkoutListView(ReadView):
     @extend_schema(
+        operation_id="workouts_list",
         summary="Your workouts",
         parameters=[*TIME_PARAMS, OpenApiParameter("type", str, description="Workout name, e.g. Outdoor Run.")],
         responses=OpenApiTypes.OBJECT,
