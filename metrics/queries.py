@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
-from django.db.models.functions import TruncDay, TruncHour, TruncWeek
+from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncWeek
 
 from healthexport.errors import ApiError, InvalidPayload
 from metrics.models import BloodPressure, HealthRecord, MetricType, Sample, SleepNight, Workout
@@ -189,7 +189,10 @@ def metric_raw_page(
     queryset = _in_range(queryset, "start", start, end)
     if cursor:
         after_start, after_id = decode_cursor(cursor)
-        queryset = queryset.filter(Q(start__gt=after_start) | Q(start=after_start, id__gt=after_id))
+        # start >= … first, so the (user, metric, start) index bounds the scan; the OR only trims ties.
+        queryset = queryset.filter(start__gte=after_start).filter(
+            Q(start__gt=after_start) | Q(start=after_start, id__gt=after_id)
+        )
     rows = list(queryset.order_by("start", "id")[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
@@ -289,28 +292,17 @@ def metric_buckets(
         rows = (
             part.annotate(bucket=trunc("start", tzinfo=zone))
             .values("bucket")
-            .annotate(count=Count("id"), total=Sum("qty"), low=Min("qty"), high=Max("qty"))
+            .annotate(
+                count=Count("id"),
+                total=Sum("qty"),
+                # min/max of the Min/Max the app sent (heart rate), else of the values.
+                low=Min(Coalesce("min", "qty")),
+                high=Max(Coalesce("max", "qty")),
+            )
             .order_by()
         )
         for row in rows:
             _merge_bucket(merged, row, zone, low_field="low", high_field="high")
-    if metric.aggregation != MetricType.Aggregation.SUM:
-        # min/max of the Min/Max columns where the app sent them (heart rate's Min/Avg/Max).
-        for offset, zone in zones:
-            part = queryset if offset is None else queryset.filter(utc_offset=offset)
-            rows = (
-                part.filter(min__isnull=False)
-                .annotate(bucket=trunc("start", tzinfo=zone))
-                .values("bucket")
-                .annotate(low=Min("min"), high=Max("max"))
-                .order_by()
-            )
-            for row in rows:
-                key = _bucket_key(row["bucket"], zone)
-                bucket = merged[key]
-                bucket["min"] = min(bucket["min"], row["low"])
-                if row["high"] is not None:
-                    bucket["max"] = max(bucket["max"], row["high"])
     return [_bucket_out(b, metric, convert, shown_unit) for _, b in sorted(merged.items())]
 
 
