@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.gis",
     "django_prometheus",
     "rest_framework",
+    "drf_spectacular",
     "healthexport.apps.HealthexportConfig",
     "accounts",
     "audit",
@@ -187,6 +188,18 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "healthexport.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# OpenAPI 3 at /v1/schema, Redoc at /v1/docs (public: they describe the API, hold no data).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "healthexport API",
+    "DESCRIPTION": "Receive Health Auto Export data; query, export and delete your own. "
+    'Every error answer is {"error": {"code", "message", "details"}} (the Error component).',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/v1",
+    "PREPROCESSING_HOOKS": ["healthexport.openapi.only_v1"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "healthexport.openapi.add_errors"],
 }
 
 # --- Limits and policy (CONTRACT.md "Configuration") -----------------------------------------

@@ -13,6 +13,8 @@ urlpatterns = [
     path("metrics", metrics_view, name="prometheus-metrics"),
     path("v1/", include("ingest.urls")),
     path("admin/", admin.site.urls),
+    path("v1/", include("metrics.urls")),
+    path("v1/", include("ingest.owner_urls")),
 ]
 
 handler400 = "healthexport.errors.bad_request"

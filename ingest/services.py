@@ -25,10 +25,12 @@ from audit.services import record_event
 from healthexport.errors import InvalidJson, InvalidPayload
 from ingest import items as hae
 from ingest.models import Ingestion
+from ingest.queries import invalidate_user_stats
 from ingest.report import IngestReport
 from ingest.writers import TableSpec, write_rows, write_workouts
 from metrics import catalog
 from metrics.models import BloodPressure, HealthRecord, MetricType, Sample, SleepNight
+from metrics.services import health_data_delete
 from metrics.units import canonical_unit
 
 logger = logging.getLogger(__name__)
@@ -210,6 +212,7 @@ def ingestion_process(*, ingestion: Ingestion, body: bytes | None = None, reques
     except Exception as exc:
         _finish_failed(ingestion, exc)
         raise
+    invalidate_user_stats(ingestion.user_id)
     return answer
 
 
@@ -339,3 +342,39 @@ def _audit(
         outcome=outcome,
         metadata=metadata,
     )
+
+
+DELETE_ALL_CONFIRMATION = "delete all my data"
+
+
+def ingestion_delete(*, user: Any, ingestion: Ingestion, request: HttpRequest | None = None) -> dict[str, int]:
+    """Delete one export of ``user`` and the rows it last stored or changed, audited with counts.
+
+    One transaction under the user's ingest lock: an export being processed cannot interleave.
+    """
+    with transaction.atomic():
+        _lock_user(user.pk)
+        counts = health_data_delete(user_id=user.pk, ingestion_id=ingestion.pk)
+        counts["ingestions"] = Ingestion.objects.filter(user=user, pk=ingestion.pk).delete()[0]
+        record_event(
+            action="data.deleted",
+            request=request,
+            actor=user,
+            target=ingestion,
+            metadata={"scope": "ingestion", **counts},
+        )
+    invalidate_user_stats(user.pk)
+    return counts
+
+
+def user_data_delete(*, user: Any, request: HttpRequest | None = None) -> dict[str, int]:
+    """Erase all of this user's health data and raw exports (keys and audit events stay)."""
+    with transaction.atomic():
+        _lock_user(user.pk)
+        counts = health_data_delete(user_id=user.pk)
+        counts["ingestions"] = Ingestion.objects.filter(user=user).delete()[0]
+        record_event(
+            action="data.deleted", request=request, actor=user, target=user, metadata={"scope": "all", **counts}
+        )
+    invalidate_user_stats(user.pk)
+    return counts

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.django_db
+
+OWNER_PATHS = {
+    "/v1/ingest",
+    "/v1/metrics",
+    "/v1/metrics/{name}",
+    "/v1/workouts",
+    "/v1/workouts/{public_id}",
+    "/v1/stats",
+    "/v1/ingestions",
+    "/v1/ingestions/{public_id}",
+    "/v1/export",
+    "/v1/data",
+}
+
+
+def test_the_schema_is_public_and_describes_every_endpoint(api_client):
+    response = api_client.get("/v1/schema")
+    assert response.status_code == 200
+    schema = yaml.safe_load(response.content)
+    assert schema["openapi"].startswith("3.")
+    assert set(schema["paths"]) >= OWNER_PATHS
+    assert "Error" in schema["components"]["schemas"]
+    ingest = schema["paths"]["/v1/ingest"]["post"]
+    assert ingest["responses"]["400"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+
+
+def test_the_docs_page_is_served_without_a_key(api_client):
+    response = api_client.get("/v1/docs")
+    assert response.status_code == 200 and b"redoc" in response.content.lower()
