@@ -24,6 +24,7 @@ from ingest.parsing import (
     parse_optional_number,
     parse_text,
 )
+from ingest.payload import decode
 from ingest.report import Counts, IngestReport
 from ingest.writers import Row
 from metrics import catalog
@@ -128,7 +129,8 @@ def collect_metric(
             )
         return
     handler = _blood_pressure_item if name == "blood_pressure" else _quantity_item
-    for index, item in enumerate(items):
+    for index, raw in enumerate(items):
+        item = decode(raw)
         try:
             if not isinstance(item, dict):
                 raise ItemError("invalid_item", "an item must be an object", None)
@@ -267,7 +269,8 @@ def collect_workouts(items: list, report: IngestReport) -> list[WorkoutData]:
     counts = report.workouts
     counts.received += len(items)
     workouts: dict[str, WorkoutData] = {}
-    for index, item in enumerate(items):
+    for index, raw in enumerate(items):
+        item = decode(raw)
         try:
             if not isinstance(item, dict):
                 raise ItemError("invalid_item", "a workout must be an object", None)

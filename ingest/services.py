@@ -16,7 +16,6 @@ import logging
 import zlib
 from typing import Any
 
-import orjson
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -25,6 +24,7 @@ from audit.services import record_event
 from healthexport.errors import InvalidJson, InvalidPayload
 from ingest import items as hae
 from ingest.models import Ingestion
+from ingest.payload import MetricEntry, Payload, decode, decode_metric, parse_payload
 from ingest.queries import invalidate_user_stats
 from ingest.report import IngestReport
 from ingest.writers import TableSpec, write_rows, write_workouts
@@ -163,25 +163,6 @@ def ingestion_store_raw(
     )
 
 
-def parse_payload(body: bytes) -> dict[str, Any]:
-    """The ``data`` object of an export, or 400 ``invalid_json`` / ``invalid_payload``."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidJson(f"The body is not valid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise InvalidPayload('The body must be a JSON object like {"data": {"metrics": [...]}}.')
-    data = document.get("data")
-    if not isinstance(data, dict):
-        raise InvalidPayload('The body has no "data" object.', details=[{"field": "data", "reason": "missing"}])
-    for section in ("metrics", "workouts"):
-        if data.get(section) is not None and not isinstance(data[section], list):
-            raise InvalidPayload(
-                f"data.{section} must be a list.", details=[{"field": f"data.{section}", "reason": "not_a_list"}]
-            )
-    return data
-
-
 def ingestion_process(*, ingestion: Ingestion, body: bytes | None = None, request: HttpRequest | None = None) -> dict:
     """Parse, validate and store a stored export; idempotent (safe to re-run on any status)."""
     if body is None:
@@ -216,38 +197,41 @@ def ingestion_process(*, ingestion: Ingestion, body: bytes | None = None, reques
     return answer
 
 
-def write_payload(*, user_id: int, ingestion_id: int, data: dict[str, Any], report: IngestReport) -> None:
-    """Validate every item and write the valid ones, table by table."""
-    metric_rows = hae.MetricRows()
-    metrics = data.get("metrics") or []
-    types = metric_types_for(metrics)
-    for index, metric in enumerate(metrics):
-        if not isinstance(metric, dict) or not isinstance(metric.get("name"), str) or not metric["name"]:
+def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: IngestReport) -> None:
+    """Validate every item and write the valid ones, metric by metric, then workouts and the rest.
+
+    Each metric's items are decoded, validated, written and released before the next one, so
+    memory holds the body plus one metric's rows, not the whole export as Python objects.
+    """
+    entries = [(index, decode_metric(raw)) for index, raw in enumerate(data.metrics)]
+    data.metrics = []
+    types = metric_types_for([entry for _, entry in entries if entry is not None])
+    for index, entry in entries:
+        if entry is None:
             report.error("invalid_item", "a metric must be an object with a name", section="metrics", index=index)
             continue
-        items = metric.get("data") or []
-        if not isinstance(items, list):
-            report.error("invalid_item", "a metric's data must be a list", section="metrics", index=index)
-            continue
-        metric_type = types[metric["name"]]
+        metric_type = types[entry.name[:100]]
+        rows = hae.MetricRows()
         hae.collect_metric(
-            name=metric["name"],
-            units=str(metric.get("units") or ""),
-            items=items,
+            name=entry.name,
+            units=entry.units or "",
+            items=entry.data or [],
             metric_id=metric_type.id,
             metric_unit=metric_type.unit,
-            rows=metric_rows,
+            rows=rows,
             report=report,
         )
-    write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=metric_rows.samples.values())
-    write_rows(BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=metric_rows.blood_pressure.values())
-    write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=metric_rows.sleep_nights.values())
+        entry.data = None
+        write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=rows.samples.values())
+        write_rows(BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=rows.blood_pressure.values())
+        write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=rows.sleep_nights.values())
 
-    workouts = hae.collect_workouts(data.get("workouts") or [], report)
+    workouts = hae.collect_workouts(data.workouts, report)
     write_workouts(user_id=user_id, ingestion_id=ingestion_id, workouts=workouts, counts=report.workouts)
 
-    for section, section_items in data.items():
-        if section in ("metrics", "workouts") or not section_items:
+    for section, raw in data.other.items():
+        section_items = decode(raw)
+        if not section_items:
             continue
         if not isinstance(section_items, list | dict):
             report.error("invalid_item", f"data.{section} must be a list", section=section)
@@ -256,13 +240,9 @@ def write_payload(*, user_id: int, ingestion_id: int, data: dict[str, Any], repo
         write_rows(HEALTH_RECORDS, user_id=user_id, ingestion_id=ingestion_id, rows=records.values())
 
 
-def metric_types_for(metrics: list) -> dict[str, MetricType]:
+def metric_types_for(entries: list[MetricEntry]) -> dict[str, MetricType]:
     """The MetricType of every metric name in the export, created on first sight."""
-    wanted = {
-        m["name"][:100]: str(m.get("units") or "")
-        for m in metrics
-        if isinstance(m, dict) and isinstance(m.get("name"), str) and m["name"]
-    }
+    wanted = {entry.name[:100]: entry.units or "" for entry in entries}
     known = {t.name: t for t in MetricType.objects.filter(name__in=wanted)}
     missing = [
         MetricType(
