@@ -21,11 +21,16 @@ class _Export(msgspec.Struct):
     data: dict[str, msgspec.Raw]
 
 
-class MetricEntry(msgspec.Struct):
-    """One element of ``data.metrics``; its items stay undecoded until validated."""
+class MetricHeader(msgspec.Struct):
+    """The name and unit of one element of ``data.metrics`` (its items are skipped, not built)."""
 
     name: str
     units: str | None = None
+
+
+class MetricEntry(MetricHeader):
+    """One element of ``data.metrics``; its items stay undecoded until validated."""
+
     data: list[msgspec.Raw] | None = None
 
 
@@ -37,6 +42,7 @@ class Payload:
 
 
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw] | None)
+_metric_header = msgspec.json.Decoder(MetricHeader)
 _metric_entry = msgspec.json.Decoder(MetricEntry)
 _any = msgspec.json.Decoder()
 
@@ -75,13 +81,21 @@ def _require_json(body: bytes) -> None:
         raise InvalidJson(f"The body is not valid JSON: {exc}") from None
 
 
-def decode_metric(raw: msgspec.Raw) -> MetricEntry | None:
-    """A metric entry, or None when it is not an object with a text ``name``."""
+def decode_metric_header(raw: msgspec.Raw) -> MetricHeader | None:
+    """A metric's name and unit, or None when it is not an object with a text ``name``."""
     try:
-        entry = _metric_entry.decode(raw)
+        header = _metric_header.decode(raw)
     except msgspec.ValidationError:
         return None
-    return entry if entry.name else None
+    return header if header.name else None
+
+
+def decode_metric_items(raw: msgspec.Raw) -> list[msgspec.Raw] | None:
+    """A metric's items, undecoded (``[]`` when ``data`` is missing, None when it is not a list)."""
+    try:
+        return _metric_entry.decode(raw).data or []
+    except msgspec.ValidationError:
+        return None
 
 
 def decode(raw: msgspec.Raw | Any) -> Any:

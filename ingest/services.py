@@ -24,7 +24,7 @@ from audit.services import record_event
 from healthexport.errors import InvalidJson, InvalidPayload
 from ingest import items as hae
 from ingest.models import Ingestion
-from ingest.payload import MetricEntry, Payload, decode, decode_metric, parse_payload
+from ingest.payload import MetricHeader, Payload, decode, decode_metric_header, decode_metric_items, parse_payload
 from ingest.queries import invalidate_user_stats
 from ingest.report import IngestReport
 from ingest.writers import TableSpec, write_rows, write_workouts
@@ -35,6 +35,8 @@ from metrics.units import canonical_unit
 
 logger = logging.getLogger(__name__)
 
+# Items of one metric validated and written together: bounds the memory of a large export.
+ITEMS_PER_CHUNK = 10_000
 # pg_advisory_xact_lock(namespace, user id): one export per user at a time.
 INGEST_LOCK_NAMESPACE = 72_011
 
@@ -200,31 +202,38 @@ def ingestion_process(*, ingestion: Ingestion, body: bytes | None = None, reques
 def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: IngestReport) -> None:
     """Validate every item and write the valid ones, metric by metric, then workouts and the rest.
 
-    Each metric's items are decoded, validated, written and released before the next one, so
-    memory holds the body plus one metric's rows, not the whole export as Python objects.
+    Items are decoded, validated, written and released a chunk at a time, so memory holds
+    the body plus one chunk's rows, not the whole export as Python objects.
     """
-    entries = [(index, decode_metric(raw)) for index, raw in enumerate(data.metrics)]
-    data.metrics = []
-    types = metric_types_for([entry for _, entry in entries if entry is not None])
-    for index, entry in entries:
+    headers = [decode_metric_header(raw) for raw in data.metrics]
+    types = metric_types_for([header for header in headers if header is not None])
+    for index, (raw, entry) in enumerate(zip(data.metrics, headers, strict=True)):
         if entry is None:
             report.error("invalid_item", "a metric must be an object with a name", section="metrics", index=index)
             continue
         metric_type = types[entry.name[:100]]
-        rows = hae.MetricRows()
-        hae.collect_metric(
-            name=entry.name,
-            units=entry.units or "",
-            items=entry.data or [],
-            metric_id=metric_type.id,
-            metric_unit=metric_type.unit,
-            rows=rows,
-            report=report,
-        )
-        entry.data = None
-        write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=rows.samples.values())
-        write_rows(BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=rows.blood_pressure.values())
-        write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=rows.sleep_nights.values())
+        items = decode_metric_items(raw)
+        if items is None:
+            report.error("invalid_item", "a metric's data must be a list", section="metrics", index=index)
+            continue
+        report.metric(entry.name).received += len(items)
+        # In chunks: memory holds one chunk's rows. Classification still sees earlier chunks'
+        # rows (written in this transaction), so repeats across chunks count as duplicates.
+        for offset in range(0, len(items), ITEMS_PER_CHUNK):
+            rows = hae.MetricRows()
+            hae.collect_metric(
+                name=entry.name,
+                units=entry.units or "",
+                items=items[offset : offset + ITEMS_PER_CHUNK],
+                first_index=offset,
+                metric_id=metric_type.id,
+                metric_unit=metric_type.unit,
+                rows=rows,
+                report=report,
+            )
+            write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=rows.samples.values())
+            write_rows(BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=rows.blood_pressure.values())
+            write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=rows.sleep_nights.values())
 
     workouts = hae.collect_workouts(data.workouts, report)
     write_workouts(user_id=user_id, ingestion_id=ingestion_id, workouts=workouts, counts=report.workouts)
@@ -240,7 +249,7 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
         write_rows(HEALTH_RECORDS, user_id=user_id, ingestion_id=ingestion_id, rows=records.values())
 
 
-def metric_types_for(entries: list[MetricEntry]) -> dict[str, MetricType]:
+def metric_types_for(entries: list[MetricHeader]) -> dict[str, MetricType]:
     """The MetricType of every metric name in the export, created on first sight."""
     wanted = {entry.name[:100]: entry.units or "" for entry in entries}
     known = {t.name: t for t in MetricType.objects.filter(name__in=wanted)}

@@ -283,3 +283,25 @@ def test_concurrent_identical_uploads_store_once(alice):
     expected = sum(metric_item_counts(fixture_json("full_day.json")).values())
     stored = Sample.objects.count() + BloodPressure.objects.count() + SleepNight.objects.count()
     assert stored == expected
+
+
+def test_chunked_writing_keeps_counts_and_error_positions(alice, monkeypatch):
+    monkeypatch.setattr("ingest.services.ITEMS_PER_CHUNK", 2)
+    items = [{"date": f"2024-05-14 0{hour}:00:00 +0200", "qty": hour, "source": "iPhone"} for hour in range(4)]
+    items.insert(3, dict(items[0]))  # a repeat in another chunk
+    items.append({"date": "2024-05-14 09:00:00 +0200", "qty": "many", "source": "iPhone"})
+    answer = ingest(alice, {"data": {"metrics": [{"name": "step_count", "units": "count", "data": items}]}})
+    assert answer["metrics"]["step_count"] == {"received": 6, "stored": 4, "updated": 0, "duplicates": 1, "rejected": 1}
+    assert answer["errors"][0]["where"]["index"] == 5
+    assert Sample.objects.filter(user=alice).count() == 4
+
+
+def test_a_malformed_metric_entry_is_reported_and_the_others_stored(alice):
+    good = {"name": "step_count", "units": "count", "data": [{"date": "2024-05-14 08:00:00 +0200", "qty": 1}]}
+    answer = ingest(alice, {"data": {"metrics": [{"units": "count"}, {"name": "x", "data": {"a": 1}}, good]}})
+    assert answer["status"] == "partial"
+    assert [e["where"] for e in answer["errors"]] == [
+        {"section": "metrics", "index": 0},
+        {"section": "metrics", "index": 1},
+    ]
+    assert answer["metrics"]["step_count"]["stored"] == 1
