@@ -19,8 +19,8 @@ from django.utils.functional import cached_property
 
 from audit import queries
 from audit.models import AuditEvent, AuditEventQuerySet
-from audit.partitions import add_months
 from audit.services import record_event
+from healthexport.partitions import add_months
 
 EXPORT_COLUMNS = (
     "occurred_at",

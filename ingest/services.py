@@ -46,6 +46,7 @@ SAMPLES = TableSpec(
     values=("end", "qty", "min", "max", "unit", "utc_offset", "context"),
     compared=("end", "qty", "min", "max", "context"),
     range_column="start",
+    partition_column="start",
 )
 BLOOD_PRESSURE = TableSpec(
     model=BloodPressure,

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from django.db import connection, models
 
+from healthexport import partitions
 from ingest.report import Counts
 
 IN_CHUNK = 500
@@ -40,6 +41,8 @@ class TableSpec:
     compared: tuple[str, ...]
     range_column: str | None
     json_columns: frozenset[str] = frozenset()
+    # On PostgreSQL the table is partitioned by month on this key column (see healthexport.partitions).
+    partition_column: str | None = None
 
 
 @dataclass(slots=True)
@@ -165,6 +168,9 @@ def write_rows(spec: TableSpec, *, user_id: int, ingestion_id: int, rows: Sequen
         else:
             changed_rows.append(row)
             row.counts.updated += 1
+    if spec.partition_column is not None and new_rows:
+        at = spec.key.index(spec.partition_column)
+        partitions.ensure_partitions_for(spec.model._meta.db_table, {row.key[at] for row in new_rows})
     columns = ("user_id", *spec.key, *spec.values, "ingestion_id")
     adapt = row_adapter(columns, spec.json_columns)
     insert_rows(
