@@ -16,6 +16,7 @@ helpers from here:
 ``healthexport_audit_write_failures_total``             ``AUDIT_WRITE_FAILURES``
 ``healthexport_active_users``                           ``ACTIVE_USERS`` (synced in the last 24 h)
 ``healthexport_partitions_ahead{table}``                ``PARTITIONS_AHEAD``
+``healthexport_data_quality_findings{kind}``            ``DATA_QUALITY_FINDINGS`` / ``set_data_quality_findings``
 ======================================================  ===================================
 
 Gauges that need the database are set by refreshers that apps register with
@@ -88,6 +89,8 @@ INGEST_OUTCOMES = ("stored", "updated", "duplicates", "rejected")
 AUTH_FAILURE_REASONS = ("malformed", "unknown_key", "wrong_secret", "revoked", "expired", "throttled", OTHER)
 RATELIMIT_LIMITS = ("requests", "bytes")
 API_KEY_CACHE_RESULTS = ("hit", "miss", "error")
+# The kinds of ``manage.py check_data_quality`` findings (ingest/quality.py).
+DATA_QUALITY_KINDS = ("stale_user", "gap", "weight_jump", "resting_heart_rate", "value_at_bound")
 
 INGEST_REQUESTS = Counter(
     "healthexport_ingest_requests_total",
@@ -139,6 +142,12 @@ PARTITIONS_AHEAD = Gauge(
     ["table"],
     multiprocess_mode="livemostrecent",
 )
+DATA_QUALITY_FINDINGS = Gauge(
+    "healthexport_data_quality_findings",
+    "Findings of the last manage.py check_data_quality run, by kind (stale_user is kept current).",
+    ["kind"],
+    multiprocess_mode="livemostrecent",
+)
 
 # Series that exist from the start at 0, so rate() and absent() work before the first event.
 for _reason in AUTH_FAILURE_REASONS:
@@ -183,6 +192,13 @@ def record_ratelimit_rejection(limit: str) -> None:
 
 def record_api_key_cache(result: str) -> None:
     API_KEY_CACHE.labels(bounded(result, API_KEY_CACHE_RESULTS)).inc()
+
+
+def set_data_quality_findings(counts: Mapping[str, int]) -> None:
+    """Set the findings gauge for the kinds in ``counts`` (unknown kinds are ignored, not ``other``)."""
+    for kind, count in counts.items():
+        if kind in DATA_QUALITY_KINDS:
+            DATA_QUALITY_FINDINGS.labels(kind).set(count)
 
 
 # --- Gauges that need the database -----------------------------------------------------------
