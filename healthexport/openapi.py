@@ -32,6 +32,13 @@ ERROR_STATUSES = {
     "429": "rate_limited",
     "503": "service_unavailable",
 }
+# Error answers only some operations give, by (path, method).
+OPERATION_ERROR_STATUSES = {
+    ("/v1/ingest", "post"): {
+        "413": "body_too_large (over INGEST_MAX_BODY_BYTES after decompression)",
+        "415": "unsupported_media_type (not application/json, or an unknown Content-Encoding)",
+    },
+}
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -75,9 +82,10 @@ def add_errors(result: dict[str, Any], generator: Any, request: Any, public: boo
     """Postprocessing hook: the Error component, referenced by every operation's error answers."""
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     reference = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    for operations in result.get("paths", {}).values():
-        for operation in operations.values():
-            for status, description in ERROR_STATUSES.items():
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            statuses = {**ERROR_STATUSES, **OPERATION_ERROR_STATUSES.get((path, method), {})}
+            for status, description in statuses.items():
                 operation.setdefault("responses", {}).setdefault(
                     status, {"description": description, "content": reference}
                 )

@@ -31,6 +31,15 @@ def test_the_schema_is_public_and_describes_every_endpoint(api_client):
     assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
 
 
+def test_the_schema_documents_the_answers_the_api_really_gives(api_client):
+    schema = yaml.safe_load(api_client.get("/v1/schema").content)
+    assert {"413", "415"} <= set(schema["paths"]["/v1/ingest"]["post"]["responses"])
+    assert "415" not in schema["paths"]["/v1/stats"]["get"]["responses"]
+    export = schema["paths"]["/v1/export"]["get"]["responses"]["200"]["content"]
+    assert export["application/json"]["schema"]["type"] == "object"  # format=hae is a JSON document
+    assert export["text/csv; charset=utf-8"]["schema"]["format"] == "binary"
+
+
 def test_the_docs_page_is_served_without_a_key(api_client):
     response = api_client.get("/v1/docs")
     assert response.status_code == 200 and b"redoc" in response.content.lower()
