@@ -38,6 +38,12 @@ def test_the_schema_documents_the_answers_the_api_really_gives(api_client):
     export = schema["paths"]["/v1/export"]["get"]["responses"]["200"]["content"]
     assert export["application/json"]["schema"]["type"] == "object"  # format=hae is a JSON document
     assert export["text/csv; charset=utf-8"]["schema"]["format"] == "binary"
+    # The deletes answer 200 with what they deleted, not drf-spectacular's default 204.
+    assert "200" in schema["paths"]["/v1/ingestions/{public_id}"]["delete"]["responses"]
+    assert "200" in schema["paths"]["/v1/data"]["delete"]["responses"]
+    body = schema["paths"]["/v1/data"]["delete"]["requestBody"]["content"]["application/json"]["schema"]
+    confirm = body["properties"]["confirm"]
+    assert confirm["enum"] == ["delete all my data"]
 
 
 def test_the_docs_page_is_served_without_a_key(api_client):
