@@ -42,7 +42,7 @@ UNLIMITED = 10**9
 EXAMPLES = hypothesis_settings(
     max_examples=15,
     deadline=None,
-    database=None,  # no .hypothesis/ directory in the working tree; failures print their reproduction
+    database=None,  # no saved examples to replay: each run explores afresh; failures print a curl line
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
