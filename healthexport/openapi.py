@@ -32,6 +32,13 @@ ERROR_STATUSES = {
     "429": "rate_limited",
     "503": "service_unavailable",
 }
+# Error answers only some operations give, by (path, method).
+OPERATION_ERROR_STATUSES = {
+    ("/v1/ingest", "post"): {
+        "413": "body_too_large (over INGEST_MAX_BODY_BYTES after decompression)",
+        "415": "unsupported_media_type (not application/json, or an unknown Content-Encoding)",
+    },
+}
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -72,12 +79,29 @@ def only_v1(endpoints: list) -> list:
 
 
 def add_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
-    """Postprocessing hook: the Error component, referenced by every operation's error answers."""
+    """Postprocessing hook: the Error component, referenced by every operation's error answers, and
+    the confirmation body of DELETE /v1/data (drf-spectacular documents no body for DELETE)."""
     result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
     reference = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    for operations in result.get("paths", {}).values():
-        for operation in operations.values():
-            for status, description in ERROR_STATUSES.items():
+    # Imported here: this module is loaded by the URLconf, before the apps' services are needed.
+    from ingest.services import DELETE_ALL_CONFIRMATION
+
+    result["paths"]["/v1/data"]["delete"]["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["confirm"],
+                    "properties": {"confirm": {"type": "string", "enum": [DELETE_ALL_CONFIRMATION]}},
+                }
+            }
+        },
+    }
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            statuses = {**ERROR_STATUSES, **OPERATION_ERROR_STATUSES.get((path, method), {})}
+            for status, description in statuses.items():
                 operation.setdefault("responses", {}).setdefault(
                     status, {"description": description, "content": reference}
                 )

@@ -49,7 +49,10 @@ def _parse_datetime_text(text: str) -> tuple[dt.datetime, int] | None:
     offset = value.utcoffset()
     if offset is None:
         return None  # a bare date or a naive time: no instant without a zone
-    return value.astimezone(dt.UTC), int(offset.total_seconds() // 60)
+    try:
+        return value.astimezone(dt.UTC), int(offset.total_seconds() // 60)
+    except OverflowError:
+        return None  # 0001-01-01 00:00 +0100 and the like: no instant in UTC
 
 
 def parse_instant(value: object, field: str) -> tuple[dt.datetime, int]:

@@ -49,12 +49,14 @@ def parse_time_param(value: str | None, name: str) -> dt.datetime | None:
         return None
     try:
         parsed = dt.datetime.fromisoformat(value.replace(" ", "+") if "T" in value else value)
-    except ValueError:
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts (up to ±23:59),
+        # and near year 1 or 9999 the conversion itself overflows.
+        return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    except (ValueError, OverflowError):
         raise InvalidPayload(
             f"{name} must be an ISO-8601 time such as 2024-09-03T06:15:00-07:00.",
             details=[{"field": name, "reason": "invalid_date"}],
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def parse_tz_param(value: str | None) -> zoneinfo.ZoneInfo | None:
@@ -157,8 +159,8 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         start, pk = text.split("|")
-        return dt.datetime.fromisoformat(start), int(pk)
-    except (ValueError, UnicodeDecodeError):
+        return dt.datetime.fromisoformat(start).astimezone(dt.UTC), int(pk)
+    except (ValueError, UnicodeDecodeError, OverflowError):
         raise InvalidPayload("The cursor is not one this API gave out.", details=[{"field": "cursor"}]) from None
 
 

@@ -129,7 +129,11 @@ class ExportView(ReadView):
         summary="Everything you have, streamed, in the original offsets and units",
         description="`hae` is a Health Auto Export JSON body that POST /v1/ingest accepts as is.",
         parameters=[*TIME_PARAMS, OpenApiParameter("format", str, enum=list(export.FORMATS))],
-        responses={(200, ct): OpenApiTypes.BINARY for ct in export.CONTENT_TYPES.values()},
+        # hae is one JSON document; ndjson and csv are streamed text.
+        responses={
+            (200, ct): OpenApiTypes.OBJECT if ct == "application/json" else OpenApiTypes.BINARY
+            for ct in export.CONTENT_TYPES.values()
+        },
     )
     def get(self, request: Request) -> StreamingHttpResponse:
         # ``format`` is DRF's content-negotiation override; read it raw from the query string.

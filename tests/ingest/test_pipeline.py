@@ -176,6 +176,17 @@ def test_a_bad_item_is_rejected_and_its_neighbours_stored(alice, name, metric, i
     assert model.objects.filter(user=alice).count() == stored
 
 
+@pytest.mark.embedded
+@pytest.mark.parametrize("date", ["0001-01-01 00:00:00 +0100", "9999-12-31 23:59:59 -0100"])
+def test_a_date_with_no_instant_in_utc_is_rejected_and_its_neighbours_stored(alice, date):
+    items = [{"date": date, "qty": 3, "source": "Watch"}, {"date": "2024-09-03 06:15:00 -0700", "qty": 1}]
+    answer = ingest(alice, {"data": {"metrics": [{"name": "step_count", "units": "count", "data": items}]}})
+    assert answer["status"] == "partial"
+    assert answer["metrics"]["step_count"]["rejected"] == 1
+    assert answer["errors"][0]["where"]["field"] == "date"
+    assert Sample.objects.filter(user=alice).count() == 1
+
+
 def test_a_bad_route_point_is_reported_and_the_workout_stored(alice):
     answer = ingest(alice, fixture_bytes("bad/workout_bad_latitude.json"))
     assert answer["status"] == "partial"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from audit.models import AuditEvent
@@ -59,6 +61,29 @@ def test_an_unknown_metric_is_not_found(alice_client, alice, load):
     load(alice)
     response = alice_client.get("/v1/metrics/no_such_metric")
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_a_time_window_with_an_offset_postgres_refuses_is_read_in_utc(alice_client, alice, load):
+    # Python accepts offsets up to ±23:59, PostgreSQL only to ±15:59: found by tests/test_schemathesis.py.
+    load(alice, "full_day.json")
+    response = alice_client.get("/v1/workouts", {"start": "2000-01-01T00:00:00-20:05", "end": "2100-01-01T00:00+16:00"})
+    assert response.status_code == 200
+    assert len(response.json()["workouts"]) == Workout.objects.filter(user=alice).count() > 0
+
+
+@pytest.mark.parametrize("start", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_a_time_window_beyond_the_calendar_is_invalid(alice_client, alice, start):
+    response = alice_client.get("/v1/workouts", {"start": start})
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == [{"field": "start", "reason": "invalid_date"}]
+
+
+def test_a_forged_cursor_with_an_out_of_range_offset_is_read_in_utc(alice_client, alice, load):
+    load(alice)
+    cursor = base64.urlsafe_b64encode(b"2000-01-01T00:00:00-20:05|0").decode()
+    response = alice_client.get("/v1/metrics/step_count", {"cursor": cursor})
+    assert response.status_code == 200
+    assert len(response.json()["items"]) == Sample.objects.filter(user=alice, metric__name="step_count").count()
 
 
 def test_workout_detail_has_a_geojson_route_and_a_gpx_track(alice_client, alice, load):

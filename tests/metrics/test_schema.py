@@ -31,6 +31,21 @@ def test_the_schema_is_public_and_describes_every_endpoint(api_client):
     assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
 
 
+def test_the_schema_documents_the_answers_the_api_really_gives(api_client):
+    schema = yaml.safe_load(api_client.get("/v1/schema").content)
+    assert {"413", "415"} <= set(schema["paths"]["/v1/ingest"]["post"]["responses"])
+    assert "415" not in schema["paths"]["/v1/stats"]["get"]["responses"]
+    export = schema["paths"]["/v1/export"]["get"]["responses"]["200"]["content"]
+    assert export["application/json"]["schema"]["type"] == "object"  # format=hae is a JSON document
+    assert export["text/csv; charset=utf-8"]["schema"]["format"] == "binary"
+    # The deletes answer 200 with what they deleted, not drf-spectacular's default 204.
+    assert "200" in schema["paths"]["/v1/ingestions/{public_id}"]["delete"]["responses"]
+    assert "200" in schema["paths"]["/v1/data"]["delete"]["responses"]
+    body = schema["paths"]["/v1/data"]["delete"]["requestBody"]["content"]["application/json"]["schema"]
+    confirm = body["properties"]["confirm"]
+    assert confirm["enum"] == ["delete all my data"]
+
+
 def test_the_docs_page_is_served_without_a_key(api_client):
     response = api_client.get("/v1/docs")
     assert response.status_code == 200 and b"redoc" in response.content.lower()
