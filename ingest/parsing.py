@@ -91,6 +91,10 @@ def parse_local_date(value: object, field: str) -> tuple[dt.date, int | None]:
 
 
 def parse_number(value: object, field: str) -> float:
+    if type(value) is float:  # the common case, first
+        if math.isfinite(value):
+            return value
+        raise ItemError("invalid_number", f"{field} must be a finite number", field)
     # bool is an int subclass: true/false is not a quantity.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ItemError("invalid_number", f"{field} must be a number, got {str(value)[:40]!r}", field)

@@ -316,3 +316,13 @@ def test_a_malformed_metric_entry_is_reported_and_the_others_stored(alice):
         {"section": "metrics", "index": 1},
     ]
     assert answer["metrics"]["step_count"]["stored"] == 1
+
+
+def test_errors_inside_a_workout_name_their_path(alice):
+    document = fixture_json("bad/workout_bad_latitude.json")
+    document["data"]["workouts"][0]["heartRateData"] = [{"date": "2024-05-14 18:00:00 +0200", "Avg": "fast"}]
+    answer = ingest(alice, document)
+    assert {(e["where"]["field"], e["message"].split(" ")[0]) for e in answer["errors"]} == {
+        ("route[1].latitude", "route[1].latitude"),
+        ("heartRateData[0].qty", "heartRateData[0].qty"),
+    }
