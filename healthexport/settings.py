@@ -62,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Writes the RateLimit-* headers decided by the API-key throttle, on 2xx and 429 alike.
+    "accounts.ratelimit.RateLimitHeadersMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -186,6 +188,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "healthexport.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Runs after authentication: requests with an API key are counted, others are not.
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.ratelimit.ApiKeyRateThrottle"],
 }
 
 # --- Limits and policy (CONTRACT.md "Configuration") -----------------------------------------
