@@ -18,6 +18,19 @@ class User(AbstractUser):
         swappable = "AUTH_USER_MODEL"
 
 
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self) -> ApiKeyQuerySet:
+        return self.filter(revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+        )
+
+    def revoked(self) -> ApiKeyQuerySet:
+        return self.filter(revoked_at__isnull=False)
+
+    def expired(self) -> ApiKeyQuerySet:
+        return self.filter(revoked_at__isnull=True, expires_at__lte=timezone.now())
+
+
 class ApiKey(models.Model):
     """A per-user key ``hx_<prefix>_<secret>``: only the prefix and an Argon2id hash are stored."""
 
@@ -25,6 +38,11 @@ class ApiKey(models.Model):
         INGEST = "ingest", "Ingest (POST /v1/ingest)"
         READ = "read", "Read own data"
         DELETE = "delete", "Delete own data"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        REVOKED = "revoked"
+        EXPIRED = "expired"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_keys")
@@ -46,6 +64,8 @@ class ApiKey(models.Model):
     # Per-key overrides of RATELIMIT_*_PER_HOUR (e.g. a one-day backfill); null means the default.
     ratelimit_requests_per_hour = models.PositiveIntegerField(null=True, blank=True)
     ratelimit_bytes_per_hour = models.PositiveBigIntegerField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
 
     class Meta:
         verbose_name = "API key"
@@ -75,3 +95,10 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return not self.is_revoked and not self.is_expired
+
+    @property
+    def status(self) -> ApiKey.Status:
+        """active, revoked or expired (revoked wins: it is the deliberate act)."""
+        if self.is_revoked:
+            return self.Status.REVOKED
+        return self.Status.EXPIRED if self.is_expired else self.Status.ACTIVE

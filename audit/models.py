@@ -1,14 +1,55 @@
 from __future__ import annotations
 
+from typing import Any, NoReturn
+
 from django.conf import settings
-from django.db import models
+from django.db import models, router
 from django.utils import timezone
+
+from audit import partitions
+
+
+class AppendOnlyError(Exception):
+    """Raised when code tries to change or remove an audit event (only ``purge_audit`` removes)."""
+
+
+def _refuse(what: str) -> NoReturn:
+    raise AppendOnlyError(f"Audit events are append-only: {what} is refused.")
+
+
+class AuditEventQuerySet(models.QuerySet):
+    """Bulk paths refuse too: overriding ``Model.delete()`` alone is bypassed by ``QuerySet.update/delete``."""
+
+    def update(self, **kwargs: Any) -> NoReturn:
+        _refuse("update")
+
+    def delete(self) -> NoReturn:
+        _refuse("delete")
+
+    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> NoReturn:
+        _refuse("bulk_update")
+
+    def update_or_create(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _refuse("update_or_create")
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[AuditEvent]:
+        objs = list(objs)
+        partitions.ensure_partitions_for(self.model._meta.db_table, [obj.occurred_at for obj in objs], using=self.db)
+        return super().bulk_create(objs, *args, **kwargs)
+
+    # Named so that nobody calls it by accident: the one removal path, for purge_audit on SQLite
+    # (PostgreSQL drops whole partitions instead and keeps its trigger).
+    def _purge_rows_bypassing_append_only_guard(self) -> int:
+        return self._raw_delete(self.db)
 
 
 class AuditEvent(models.Model):
     """One append-only line of "who did what to whose data, when, from where".
 
     ``metadata`` holds counts and identifiers only: never health values, bodies or secrets.
+    On PostgreSQL the table is range-partitioned by month on ``occurred_at`` with primary key
+    ``(id, occurred_at)`` (see migration 0001); Django still addresses rows by ``id``, which the
+    identity sequence keeps unique.
     """
 
     class Outcome(models.TextChoices):
@@ -16,8 +57,8 @@ class AuditEvent(models.Model):
         FAILURE = "failure"
         DENIED = "denied"
 
-    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
-    action = models.CharField(max_length=64, db_index=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    action = models.CharField(max_length=64)
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -34,8 +75,30 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=128, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
 
+    objects = AuditEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["-occurred_at"]
+        indexes = [
+            # The admin's newest-first page (ORDER BY occurred_at DESC, id DESC LIMIT n), read backwards.
+            models.Index(fields=["occurred_at", "id"], name="audit_event_occurred_id_idx"),
+            # The admin's action filter, newest first.
+            models.Index(fields=["action", "occurred_at"], name="audit_event_action_idx"),
+            # The admin's exact searches: key prefix, request id, IP.
+            models.Index(fields=["actor_key_prefix"], name="audit_event_key_prefix_idx"),
+            models.Index(fields=["request_id"], name="audit_event_request_id_idx"),
+            models.Index(fields=["ip"], name="audit_event_ip_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.outcome} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            _refuse("saving an existing event")
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        partitions.ensure_partitions_for(self._meta.db_table, [self.occurred_at], using=using)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        _refuse("delete")

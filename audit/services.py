@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
+from audit import partitions
 from audit.models import AuditEvent
 
+logger = logging.getLogger(__name__)
 USER_AGENT_MAX = 256
 
 
@@ -48,11 +54,13 @@ def record_event(
     target: models.Model | tuple[str, Any] | None = None,
     outcome: str = AuditEvent.Outcome.SUCCESS,
     metadata: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
 ) -> AuditEvent:
     """Append one event, in the caller's transaction (so it commits or rolls back with the change).
 
     ``actor`` is the user and ``api_key`` the key that acted; when omitted they are taken from
-    the request (DRF sets ``request.user`` and ``request.auth``).
+    the request (DRF sets ``request.user`` and ``request.auth``). ``occurred_at`` defaults to now;
+    back-filled events may set it (on PostgreSQL their month's partition is created on demand).
     """
     if request is not None:
         if actor is None and getattr(getattr(request, "user", None), "is_authenticated", False):
@@ -61,6 +69,7 @@ def record_event(
             api_key = request.auth
     target_type, target_id = _target_fields(target)
     return AuditEvent.objects.create(
+        occurred_at=occurred_at or timezone.now(),
         action=action,
         actor_user=actor,
         actor_api_key=api_key,
@@ -73,3 +82,50 @@ def record_event(
         request_id=getattr(request, "request_id", "") if request is not None else "",
         metadata=metadata or {},
     )
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    cutoff: datetime
+    events: int
+    partitions: list[str]
+
+
+def audit_purge(*, retention_days: int, dry_run: bool = False) -> PurgeResult:
+    """Remove the events older than ``retention_days`` and record ``audit.purged`` with the counts.
+
+    PostgreSQL: detaches and drops the monthly partitions that end before the cutoff (the partition
+    straddling it keeps all its rows until it has expired entirely); the append-only trigger stays.
+    SQLite: deletes the rows, through the one named path that bypasses the model's guard.
+    One transaction, so the removal and its event commit together.
+    """
+    cutoff = timezone.now() - timedelta(days=retention_days)
+    table = AuditEvent._meta.db_table
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            expired = [
+                partition.name
+                for partition in partitions.list_partitions(table)
+                if datetime(partition.end.year, partition.end.month, partition.end.day, tzinfo=UTC) <= cutoff
+            ]
+            events = sum(partitions.count_rows(name) for name in expired)
+            if not dry_run:
+                for name in expired:
+                    partitions.drop_partition(table, name)
+                partitions.ensure_partitions_ahead(table)
+        else:
+            expired = []
+            rows = AuditEvent.objects.filter(occurred_at__lt=cutoff)
+            events = rows._purge_rows_bypassing_append_only_guard() if not dry_run else rows.count()
+        if not dry_run:
+            record_event(
+                action="audit.purged",
+                metadata={
+                    "events": events,
+                    "partitions": expired,
+                    "cutoff": cutoff.isoformat(),
+                    "retention_days": retention_days,
+                },
+            )
+    logger.info("audit purge%s: %d event(s), %d partition(s)", " (dry run)" if dry_run else "", events, len(expired))
+    return PurgeResult(cutoff=cutoff, events=events, partitions=expired)

@@ -182,7 +182,7 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=
 
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -199,6 +199,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = None
 RATELIMIT_REQUESTS_PER_HOUR = env.int("RATELIMIT_REQUESTS_PER_HOUR", default=100)
 RATELIMIT_BYTES_PER_HOUR = env.int("RATELIMIT_BYTES_PER_HOUR", default=10 * 1024 * 1024)
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)
+# The key hash is part of the contract ($argon2id$v=19$m=19456,t=2,p=1$...): not configurable by environment.
+# Hashes with other parameters are upgraded on their next successful verification.
+API_KEY_ARGON2 = {"time_cost": 2, "memory_cost": 19456, "parallelism": 1}
+# Failed API-key authentications per client IP before 429 (django-ratelimit rate syntax).
+AUTH_FAILURES_PER_IP = "20/m"
+# django-ratelimit's core functions count in the default cache (Redis, or locmem per process: both
+# increment atomically). Its app is not installed, so its system checks (which flag locmem) do not run.
+RATELIMIT_USE_CACHE = "default"
+# The failed-auth throttle is a defence in depth: with the cache down it lets requests through to Argon2.
+RATELIMIT_FAIL_OPEN = True
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=2190)
 
 # --- Logging ---------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django_prometheus.exports import ExportToDjangoView
 
 from healthexport.views import HealthView, ReadyView
@@ -12,6 +12,7 @@ urlpatterns = [
     path("health", HealthView.as_view(), name="health"),
     path("ready", ReadyView.as_view(), name="ready"),
     path("metrics", ExportToDjangoView, name="prometheus-metrics"),
+    path("v1/", include("ingest.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,10 +1,37 @@
-"""The fixture graph: alice → alice_client; bob never sees Alice's data; staff; compliance_officer."""
+"""The fixture graph: alice → alice_key → alice_client; bob never sees Alice's data; staff; compliance_officer."""
 
 from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from rest_framework.test import APIClient
+
+from accounts.models import ApiKey
+from accounts.services import api_key_create
+
+ALL_SCOPES = [ApiKey.Scope.INGEST, ApiKey.Scope.READ, ApiKey.Scope.DELETE]
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: verify cache, failed-auth throttle and rate-limit counters."""
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """User passwords are not under test; Django's Argon2 defaults cost ~130 ms per user created."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def fast_key_hashing(settings):
+    """Cheap Argon2 parameters for tests that are not about hashing (the real ones cost ~25 ms a hash).
+
+    Tests about key hashing must not use this (nor alice_key/bob_key, which do).
+    """
+    settings.API_KEY_ARGON2 = {"time_cost": 1, "memory_cost": 8, "parallelism": 1}
 
 
 @pytest.fixture
@@ -27,3 +54,31 @@ def staff(db):
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
+
+
+def _client_for(plaintext: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    return client
+
+
+@pytest.fixture
+def alice_key(alice, fast_key_hashing) -> tuple[ApiKey, str]:
+    """(ApiKey, plaintext) for Alice with every scope."""
+    return api_key_create(owner=alice, name="Alice's iPhone", scopes=ALL_SCOPES, created_by=None)
+
+
+@pytest.fixture
+def alice_client(alice_key) -> APIClient:
+    return _client_for(alice_key[1])
+
+
+@pytest.fixture
+def bob_key(bob, fast_key_hashing) -> tuple[ApiKey, str]:
+    """(ApiKey, plaintext) for Bob with every scope."""
+    return api_key_create(owner=bob, name="Bob's iPhone", scopes=ALL_SCOPES, created_by=None)
+
+
+@pytest.fixture
+def bob_client(bob_key) -> APIClient:
+    return _client_for(bob_key[1])

@@ -1,0 +1,47 @@
+"""Deciding whether a presented key is a live key: verify cache first, Argon2 against the database second."""
+
+from __future__ import annotations
+
+from accounts import keys, services, verify_cache
+from accounts.keys import ParsedKey
+from accounts.models import ApiKey
+
+
+class KeyRejected(Exception):
+    """A presented key that does not authenticate. ``api_key`` is set only once the secret was proven."""
+
+    def __init__(self, reason: str, message: str, *, prefix: str = "", api_key: ApiKey | None = None):
+        super().__init__(message)
+        self.reason, self.message, self.prefix, self.api_key = reason, message, prefix, api_key
+
+
+def from_cache(parsed: ParsedKey) -> ApiKey | None:
+    """The key row when this exact key was verified recently (one indexed query), else None."""
+    key_id = verify_cache.lookup(keys.key_digest(parsed.plaintext))
+    if key_id is None:
+        return None
+    return ApiKey.objects.select_related("owner").filter(pk=key_id, prefix=parsed.prefix).first()
+
+
+def from_database(parsed: ParsedKey) -> ApiKey:
+    """Find the row by prefix and verify the whole key with Argon2; raises KeyRejected."""
+    api_key = ApiKey.objects.select_related("owner").filter(prefix=parsed.prefix).first()
+    if api_key is None:
+        keys.burn_verification(parsed.plaintext)  # same time as a known prefix: no prefix oracle
+        raise KeyRejected("unknown_key", "The API key is not valid.", prefix=parsed.prefix)
+    if not keys.verify_key(api_key.hashed_key, parsed.plaintext):
+        raise KeyRejected("wrong_secret", "The API key is not valid.", prefix=parsed.prefix)
+    services.api_key_upgrade_hash(api_key=api_key, plaintext=parsed.plaintext)
+    return api_key
+
+
+def ensure_usable(api_key: ApiKey) -> None:
+    """Refuse revoked and expired keys and keys of inactive owners, read from the row just loaded."""
+    if api_key.is_revoked:
+        raise KeyRejected("revoked", "This API key has been revoked.", prefix=api_key.prefix, api_key=api_key)
+    if api_key.is_expired:
+        raise KeyRejected("expired", "This API key has expired.", prefix=api_key.prefix, api_key=api_key)
+    if not api_key.owner.is_active:
+        raise KeyRejected(
+            "owner_inactive", "The owner of this API key is inactive.", prefix=api_key.prefix, api_key=api_key
+        )

@@ -1,0 +1,153 @@
+"""Monthly range partitions on PostgreSQL, for the audit trail and any other table partitioned by time.
+
+A table partitioned here is ``PARTITION BY RANGE (<a timestamptz or date column>)`` and its partitions
+are named ``<table>_pYYYY_MM``, each holding ``[first of the month, first of the next month)`` in UTC.
+
+How a partition comes to exist. There is no DEFAULT partition: rows parked there would make
+creating that month's real partition fail later, and a forgotten DEFAULT grows forever.
+- Ahead of time: ``ensure_partitions(table, this month, this month + AHEAD_MONTHS)`` runs after every
+  ``migrate`` (post_migrate, see ``audit.apps``) and on every ``purge_audit`` run (the daily cron).
+- On demand, for any month written: every ORM write of an ``AuditEvent`` calls
+  ``ensure_partitions_for`` with its time (a back-dated event of 2015 gets a 2015 partition). A
+  per-process cache of months known to exist makes this free after the first write of a month. A
+  month enters the cache only after the transaction that saw or created it has committed, so a
+  creation that rolled back with its caller is never trusted.
+
+A partition is created as a plain table and then ATTACHed, because on-demand creation runs inside
+the caller's transaction: ``ATTACH PARTITION`` takes a SHARE UPDATE EXCLUSIVE lock on the parent,
+which lets other sessions keep inserting and reading until that transaction ends, whereas
+``CREATE TABLE … PARTITION OF`` would hold ACCESS EXCLUSIVE on the parent as long. A
+transaction-scoped advisory lock per table serialises creators, so two processes writing the first
+event of a month do not race each other to the same name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from typing import NamedTuple
+
+from django.db import connections, transaction
+
+AHEAD_MONTHS = 3
+
+_known_months: set[tuple[str, str, date]] = set()
+
+
+class Partition(NamedTuple):
+    name: str
+    start: date
+    end: date
+
+
+def month_floor(moment: date | datetime) -> date:
+    """The first day of the (UTC) month holding ``moment``."""
+    if isinstance(moment, datetime) and moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return date(moment.year, moment.month, 1)
+
+
+def add_months(month: date, count: int) -> date:
+    index = month.year * 12 + month.month - 1 + count
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def partition_name(table: str, month: date) -> str:
+    return f"{table}_p{month:%Y_%m}"
+
+
+def _is_postgres(using: str) -> bool:
+    return connections[using].vendor == "postgresql"
+
+
+def _create_missing(table: str, months: Iterable[date], using: str) -> list[str]:
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    created = []
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [table])
+        existing = {partition.name for partition in list_partitions(table, using=using)}
+        for month in sorted(set(months)):
+            name = partition_name(table, month)
+            if name in existing:
+                continue
+            # The bounds are formatted from dates (no user input); '+00' pins them to UTC.
+            start, end = f"{month:%Y-%m-%d} 00:00:00+00", f"{add_months(month, 1):%Y-%m-%d} 00:00:00+00"
+            cursor.execute(f"CREATE TABLE {quote(name)} (LIKE {quote(table)})")
+            cursor.execute(
+                f"ALTER TABLE {quote(table)} ATTACH PARTITION {quote(name)} FOR VALUES FROM ('{start}') TO ('{end}')"
+            )
+            created.append(name)
+    return created
+
+
+def ensure_partitions(table: str, first_month: date, last_month: date, *, using: str = "default") -> list[str]:
+    """Create the missing monthly partitions of ``table`` from ``first_month`` to ``last_month`` inclusive.
+
+    Returns the names created. Does nothing off PostgreSQL (the embedded SQLite table is plain).
+    """
+    if not _is_postgres(using):
+        return []
+    first, last = month_floor(first_month), month_floor(last_month)
+    months = []
+    while first <= last:
+        months.append(first)
+        first = add_months(first, 1)
+    return _create_missing(table, months, using)
+
+
+def ensure_partitions_ahead(table: str, *, using: str = "default") -> list[str]:
+    """This month and the next ``AHEAD_MONTHS``, so ordinary writes never create a partition themselves."""
+    this_month = month_floor(datetime.now(UTC))
+    return ensure_partitions(table, this_month, add_months(this_month, AHEAD_MONTHS), using=using)
+
+
+def ensure_partitions_for(table: str, moments: Iterable[date | datetime | None], *, using: str = "default") -> None:
+    """Make sure a partition exists for the month of each moment about to be written (see module doc)."""
+    if not _is_postgres(using):
+        return
+    missing = {month_floor(m) for m in moments if m is not None} - {
+        month for alias, name, month in _known_months if alias == using and name == table
+    }
+    if not missing:
+        return
+    _create_missing(table, missing, using)
+    transaction.on_commit(lambda: _known_months.update((using, table, month) for month in missing), using=using)
+
+
+def list_partitions(table: str, *, using: str = "default") -> list[Partition]:
+    """The monthly partitions of ``table`` that follow our naming, oldest first."""
+    if not _is_postgres(using):
+        return []
+    pattern = re.compile(rf"^{re.escape(table)}_p(\d{{4}})_(\d{{2}})$")
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT child.relname FROM pg_inherits JOIN pg_class child ON child.oid = pg_inherits.inhrelid "
+            "WHERE pg_inherits.inhparent = to_regclass(%s)",
+            [table],
+        )
+        names = [row[0] for row in cursor.fetchall()]
+    partitions = []
+    for name in names:
+        if match := pattern.match(name):
+            start = date(int(match[1]), int(match[2]), 1)
+            partitions.append(Partition(name, start, add_months(start, 1)))
+    return sorted(partitions, key=lambda partition: partition.start)
+
+
+def count_rows(partition: str, *, using: str = "default") -> int:
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {connections[using].ops.quote_name(partition)}")  # noqa: S608
+        return cursor.fetchone()[0]
+
+
+def drop_partition(table: str, partition: str, *, using: str = "default") -> None:
+    """Detach and drop one whole partition: how expired rows leave a partitioned table (no DELETE)."""
+    quote = connections[using].ops.quote_name
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        # Deferred foreign-key checks of rows written earlier in this transaction would block the DROP.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(f"ALTER TABLE {quote(table)} DETACH PARTITION {quote(partition)}")
+        cursor.execute(f"DROP TABLE {quote(partition)}")
+    _known_months.difference_update({key for key in _known_months if key[0] == using and key[1] == table})

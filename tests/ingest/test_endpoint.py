@@ -1,0 +1,123 @@
+"""POST /v1/ingest over HTTP, as the app sends it."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import pytest
+
+from ingest.models import Ingestion
+from metrics.models import Sample
+from tests.ingest.helpers import counts_add_up, fixture_bytes
+
+pytestmark = pytest.mark.django_db
+URL = "/v1/ingest"
+
+
+def post(client, body: bytes, **headers):
+    return client.generic("POST", URL, body, content_type=headers.pop("content_type", "application/json"), **headers)
+
+
+@pytest.mark.embedded
+def test_it_ingests_an_export_and_answers_the_contract_shape(alice_client, alice):
+    response = post(alice_client, fixture_bytes("small.json"))
+    assert response.status_code == 200
+    answer = response.json()
+    assert set(answer) == {
+        "ingestion_id",
+        "status",
+        "duplicate_of",
+        "metrics",
+        "workouts",
+        "other",
+        "errors",
+        "errors_truncated",
+    }
+    assert answer["status"] == "processed"
+    assert answer["duplicate_of"] is None
+    assert counts_add_up(answer)
+    ingestion = Ingestion.objects.get(public_id=answer["ingestion_id"])
+    assert ingestion.user == alice
+    assert ingestion.status == "processed"
+    assert Sample.objects.filter(user=alice).exists()
+
+
+def test_a_gzip_body_is_decompressed_and_hashed_decompressed(alice_client):
+    first = post(alice_client, fixture_bytes("small.json")).json()
+    response = post(alice_client, gzip.compress(fixture_bytes("small.json")), HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 200
+    assert response.json()["status"] == "duplicate"
+    assert response.json()["duplicate_of"] == first["ingestion_id"]
+
+
+def test_a_deflate_body_is_accepted(alice_client):
+    response = post(alice_client, zlib.compress(fixture_bytes("small.json")), HTTP_CONTENT_ENCODING="deflate")
+    assert response.status_code == 200
+    assert response.json()["status"] == "processed"
+
+
+def test_a_gzip_bomb_is_413_without_storing_anything(alice_client, settings):
+    settings.INGEST_MAX_BODY_BYTES = 1024 * 1024
+    response = post(alice_client, fixture_bytes("bad/gzip_bomb.json.gz"), HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "body_too_large"
+    assert not Ingestion.objects.exists()
+
+
+def test_a_body_over_the_limit_is_413(alice_client, settings):
+    settings.INGEST_MAX_BODY_BYTES = 1000
+    response = post(alice_client, fixture_bytes("small.json"))
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "body_too_large"
+
+
+def test_another_media_type_is_415(alice_client):
+    response = post(alice_client, b"a,b", content_type="text/csv")
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_an_unknown_content_encoding_is_415(alice_client):
+    response = post(alice_client, fixture_bytes("small.json"), HTTP_CONTENT_ENCODING="br")
+    assert response.status_code == 415
+
+
+@pytest.mark.embedded
+def test_invalid_json_is_400_with_the_error_shape(alice_client):
+    response = post(alice_client, fixture_bytes("bad/truncated.json"))
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_json"
+    assert error["message"].startswith("The body is not valid JSON")
+
+
+def test_without_a_key_it_is_401_with_www_authenticate(api_client):
+    response = post(api_client, fixture_bytes("small.json"))
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="healthexport"'
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert not Ingestion.objects.exists()
+
+
+def test_a_key_without_the_ingest_scope_is_403(alice, staff, api_client):
+    from accounts.services import api_key_create
+
+    _, plaintext = api_key_create(owner=alice, name="reader", scopes=["read"], created_by=staff)
+    api_client.credentials(HTTP_X_API_KEY=plaintext)
+    response = post(api_client, fixture_bytes("small.json"))
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+
+
+def test_the_idempotency_key_header_makes_a_retry_a_duplicate(alice_client):
+    first = post(alice_client, fixture_bytes("small.json"), HTTP_IDEMPOTENCY_KEY="batch-1").json()
+    retry = post(alice_client, fixture_bytes("full_day.json"), HTTP_IDEMPOTENCY_KEY="batch-1").json()
+    assert retry["status"] == "duplicate"
+    assert retry["duplicate_of"] == first["ingestion_id"]
+
+
+def test_bob_resending_alices_export_is_not_a_duplicate(alice_client, bob_client):
+    post(alice_client, fixture_bytes("small.json"))
+    answer = post(bob_client, fixture_bytes("small.json")).json()
+    assert answer["status"] == "processed"

@@ -1,0 +1,285 @@
+"""The ingest pipeline (ingest.services) on the app's real export format."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+
+import pytest
+from django.db import connection
+
+from audit.models import AuditEvent
+from healthexport.errors import InvalidJson, InvalidPayload
+from ingest.models import Ingestion
+from ingest.services import ingest_export, ingestion_process
+from metrics.models import BloodPressure, HealthRecord, MetricType, RoutePoint, Sample, SleepNight, Workout
+from tests.ingest.helpers import counts_add_up, fixture_bytes, fixture_json, metric_item_counts
+
+pytestmark = pytest.mark.django_db
+
+
+def ingest(user, document_or_bytes) -> dict:
+    body = document_or_bytes if isinstance(document_or_bytes, bytes) else json.dumps(document_or_bytes).encode()
+    return ingest_export(user=user, api_key=None, body=body)
+
+
+def stored_rows() -> int:
+    return sum(m.objects.count() for m in (Sample, BloodPressure, SleepNight, Workout, RoutePoint, HealthRecord))
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize("name", ["small.json", "full_day.json", "real_shapes.json"])
+def test_every_item_of_a_fixture_is_received_and_stored(alice, name):
+    document = fixture_json(name)
+    answer = ingest(alice, fixture_bytes(name))
+
+    assert answer["status"] == "processed"
+    assert answer["errors"] == []
+    for metric, count in metric_item_counts(document).items():
+        assert answer["metrics"][metric]["received"] == count
+        assert answer["metrics"][metric]["stored"] == count
+    workouts = document["data"].get("workouts") or []
+    assert answer["workouts"]["stored"] == len(workouts)
+    assert answer["workouts"]["route_points"] == sum(len(w.get("route") or []) for w in workouts)
+    assert counts_add_up(answer)
+    assert Workout.objects.filter(user=alice).count() == len(workouts)
+    assert RoutePoint.objects.filter(workout__user=alice).count() == answer["workouts"]["route_points"]
+    stored_samples = sum(
+        c["stored"] for m, c in answer["metrics"].items() if m not in ("blood_pressure", "sleep_analysis")
+    )
+    assert Sample.objects.filter(user=alice).exclude(metric__name="sleep_analysis").count() == stored_samples
+
+
+def test_other_sections_are_kept_whole(alice):
+    document = fixture_json("real_shapes.json")
+    answer = ingest(alice, document)
+    for section in ("stateOfMind", "ecg", "heartRateNotifications", "medications"):
+        assert answer["other"][section] == {
+            "received": len(document["data"][section]),
+            "stored": len(document["data"][section]),
+            "updated": 0,
+            "duplicates": 0,
+            "rejected": 0,
+        }
+    ecg = HealthRecord.objects.get(user=alice, section="ecg")
+    assert ecg.payload == document["data"]["ecg"][0]
+
+
+def test_a_section_the_app_adds_later_is_stored_and_counted(alice):
+    answer = ingest(alice, {"data": {"sleepApnea": [{"start": "2024-05-14 01:00:00 +0200", "events": 3}]}})
+    assert answer["other"]["sleepApnea"]["stored"] == 1
+    assert HealthRecord.objects.get(user=alice, section="sleepApnea").payload["events"] == 3
+
+
+@pytest.mark.embedded
+def test_resending_an_export_adds_nothing(alice):
+    first = ingest(alice, fixture_bytes("full_day.json"))
+    rows = stored_rows()
+
+    again = ingest(alice, fixture_bytes("full_day.json"))
+
+    assert again["status"] == "duplicate"
+    assert again["duplicate_of"] == first["ingestion_id"]
+    assert again["metrics"] == first["metrics"]
+    assert stored_rows() == rows
+    assert Ingestion.objects.get(public_id=again["ingestion_id"]).body is None
+    assert AuditEvent.objects.filter(action="ingest.duplicate").count() == 1
+
+
+def test_a_repeated_idempotency_key_is_a_duplicate(alice):
+    first = ingest_export(user=alice, api_key=None, body=fixture_bytes("small.json"), idempotency_key="k-1")
+    document = fixture_json("small.json")
+    document["data"]["metrics"][0]["data"][0]["qty"] += 1
+    again = ingest_export(user=alice, api_key=None, body=json.dumps(document).encode(), idempotency_key="k-1")
+    assert again["status"] == "duplicate"
+    assert again["duplicate_of"] == first["ingestion_id"]
+
+
+@pytest.mark.embedded
+def test_an_overlapping_export_counts_duplicates_and_updates(alice):
+    document = fixture_json("small.json")
+    ingest(alice, document)
+    later = copy.deepcopy(document)
+    steps = later["data"]["metrics"][0]
+    steps["data"][-1]["qty"] += 250  # the still-open hour grew
+    steps["data"].append({"date": "2024-05-14 14:00:00 +0200", "qty": 99, "source": "Lena’s iPhone"})
+
+    answer = ingest(alice, later)
+
+    received = len(steps["data"])
+    assert answer["metrics"]["step_count"] == {
+        "received": received,
+        "stored": 1,
+        "updated": 1,
+        "duplicates": received - 2,
+        "rejected": 0,
+    }
+    assert answer["metrics"]["heart_rate"]["duplicates"] == answer["metrics"]["heart_rate"]["received"]
+    assert answer["workouts"]["duplicates"] == 1
+    grown = Sample.objects.get(user=alice, metric__name="step_count", qty=steps["data"][-2]["qty"])
+    assert grown.ingestion_id == Ingestion.objects.get(public_id=answer["ingestion_id"]).pk
+
+
+def test_an_item_repeated_in_one_body_counts_once_stored_then_duplicate(alice):
+    item = {"date": "2024-05-14 08:00:00 +0200", "qty": 10, "source": "iPhone"}
+    answer = ingest(alice, {"data": {"metrics": [{"name": "step_count", "units": "count", "data": [item, item]}]}})
+    assert answer["metrics"]["step_count"] == {"received": 2, "stored": 1, "updated": 0, "duplicates": 1, "rejected": 0}
+    assert Sample.objects.filter(user=alice).count() == 1
+
+
+def test_a_missing_source_is_one_row_not_many(alice):
+    item = {"date": "2024-05-14 08:00:00 +0200", "qty": 10}
+    ingest(alice, {"data": {"metrics": [{"name": "step_count", "units": "count", "data": [item]}]}})
+    answer = ingest(alice, {"data": {"metrics": [{"name": "step_count", "units": "count", "data": [item]}]}, "x": 1})
+    assert answer["metrics"]["step_count"]["duplicates"] == 1
+    assert Sample.objects.filter(user=alice).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("bad/truncated.json", "invalid_json"),
+        ("bad/empty_body.json", "invalid_json"),
+        ("bad/not_an_object.json", "invalid_payload"),
+        ("bad/no_data_key.json", "invalid_payload"),
+        ("bad/metrics_not_a_list.json", "invalid_payload"),
+    ],
+)
+def test_a_body_that_is_not_an_export_is_rejected_and_kept(alice, name, code):
+    with pytest.raises((InvalidJson, InvalidPayload)) as raised:
+        ingest(alice, fixture_bytes(name))
+    assert raised.value.code == code
+    ingestion = Ingestion.objects.get(user=alice)
+    assert ingestion.status == Ingestion.Status.REJECTED
+    assert ingestion.body is not None
+    assert AuditEvent.objects.filter(action="ingest.rejected", outcome="failure").count() == 1
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize(
+    ("name", "metric", "index", "field", "stored"),
+    [
+        ("bad/non_numeric_qty.json", "step_count", 1, "qty", 2),
+        ("bad/bad_date.json", "step_count", 0, "date", 1),
+        ("bad/heart_rate_out_of_range.json", "heart_rate", 1, "Avg", 1),
+        ("bad/blood_pressure_inverted.json", "blood_pressure", 0, "diastolic", 1),
+    ],
+)
+def test_a_bad_item_is_rejected_and_its_neighbours_stored(alice, name, metric, index, field, stored):
+    answer = ingest(alice, fixture_bytes(name))
+    assert answer["status"] == "partial"
+    assert answer["metrics"][metric]["rejected"] == 1
+    assert answer["metrics"][metric]["stored"] == stored
+    assert answer["errors"][0]["where"] == {"section": "metrics", "metric": metric, "index": index, "field": field}
+    model = BloodPressure if metric == "blood_pressure" else Sample
+    assert model.objects.filter(user=alice).count() == stored
+
+
+def test_a_bad_route_point_is_reported_and_the_workout_stored(alice):
+    answer = ingest(alice, fixture_bytes("bad/workout_bad_latitude.json"))
+    assert answer["status"] == "partial"
+    assert answer["workouts"]["stored"] == 1
+    assert answer["workouts"]["route_points"] == 1
+    assert answer["errors"][0]["where"]["field"] == "route[1].latitude"
+    assert RoutePoint.objects.get().latitude == 52.52
+
+
+def test_a_workout_ending_before_it_starts_is_rejected(alice):
+    answer = ingest(alice, fixture_bytes("bad/workout_ends_before_start.json"))
+    assert answer["status"] == "partial"
+    assert answer["workouts"]["rejected"] == 1
+    assert not Workout.objects.exists()
+
+
+def test_routes_are_stored_as_valid_geometries(alice):
+    ingest(alice, fixture_bytes("full_day.json"))
+    for workout in Workout.objects.filter(user=alice, route__isnull=False):
+        assert workout.route.valid
+        assert workout.route.srid == 4326
+        assert workout.route.num_points == workout.route_points.count()
+
+
+def test_a_changed_workout_replaces_its_route(alice):
+    document = fixture_json("small.json")
+    ingest(alice, document)
+    document["data"]["workouts"][0]["route"] = document["data"]["workouts"][0]["route"][:5]
+    answer = ingest(alice, document)
+    assert answer["workouts"]["updated"] == 1
+    assert RoutePoint.objects.count() == 5
+
+
+def test_values_are_stored_in_the_metric_unit_with_the_unit_sent(alice):
+    def energy(unit, qty):
+        return {"data": {"metrics": [{"name": "active_energy", "units": unit, "data": [
+            {"date": "2024-05-14 08:00:00 +0200", "qty": qty, "source": unit}]}]}}  # fmt: skip
+
+    ingest(alice, energy("kcal", 100))
+    ingest(alice, energy("kJ", 418.4))
+    assert MetricType.objects.get(name="active_energy").unit == "kcal"
+    stored = sorted(Sample.objects.values_list("unit", "qty"))
+    assert stored == [("kJ", pytest.approx(100.0)), ("kcal", 100.0)]
+
+
+def test_the_repeated_hour_of_a_dst_night_is_two_instants(alice):
+    items = [
+        {"date": "2024-10-27 02:30:00 +0200", "qty": 5, "source": "iPhone"},
+        {"date": "2024-10-27 02:30:00 +0100", "qty": 7, "source": "iPhone"},
+    ]
+    answer = ingest(alice, {"data": {"metrics": [{"name": "step_count", "units": "count", "data": items}]}})
+    assert answer["metrics"]["step_count"]["stored"] == 2
+    assert sorted(Sample.objects.values_list("utc_offset", flat=True)) == [60, 120]
+
+
+@pytest.mark.postgres_only
+def test_a_database_failure_mid_export_stores_nothing_and_keeps_the_body(alice):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs a PostgreSQL trigger")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION fail_workout() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$"
+            " LANGUAGE plpgsql; CREATE TRIGGER fail_workout BEFORE INSERT ON metrics_workout"
+            " FOR EACH ROW EXECUTE FUNCTION fail_workout();"
+        )
+    with pytest.raises(Exception, match="disk full"):
+        ingest(alice, fixture_bytes("small.json"))
+    ingestion = Ingestion.objects.get(user=alice)
+    assert ingestion.status == Ingestion.Status.FAILED
+    assert ingestion.body is not None
+    assert stored_rows() == 0
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER fail_workout ON metrics_workout; DROP FUNCTION fail_workout();")
+    answer = ingestion_process(ingestion=ingestion)
+    assert answer["status"] == "processed"
+    assert Sample.objects.filter(user=alice).count() > 0
+
+    retry = ingest(alice, fixture_bytes("small.json"))
+    assert retry["status"] == "duplicate"
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_identical_uploads_store_once(alice):
+    if connection.vendor != "postgresql":
+        pytest.skip("threads need a server database")
+    body = fixture_bytes("full_day.json")
+    answers, barrier = [], threading.Barrier(3)
+
+    def upload():
+        barrier.wait()
+        try:
+            answers.append(ingest_export(user=alice, api_key=None, body=body))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(a["status"] for a in answers) == ["duplicate", "duplicate", "processed"]
+    expected = sum(metric_item_counts(fixture_json("full_day.json")).values())
+    stored = Sample.objects.count() + BloodPressure.objects.count() + SleepNight.objects.count()
+    assert stored == expected
