@@ -30,7 +30,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
 from django.core.cache import BaseCache, cache, caches
@@ -44,7 +44,9 @@ from rest_framework.throttling import BaseThrottle
 from accounts.models import ApiKey
 from audit.models import AuditEvent
 from audit.services import record_event
-from healthexport.errors import BodyTooLarge, RateLimited
+
+if TYPE_CHECKING:
+    from healthexport.errors import BodyTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -239,7 +241,9 @@ class RedisWindow:
         self._run(CORRECT_SCRIPT, self._keys(key_id)[1:], [token, old_cost, new_cost, repr(at), WINDOW_SECONDS])
 
 
-_SCRIPT_SHA = {script: hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest() for script in (HIT_SCRIPT, CORRECT_SCRIPT)}
+_SCRIPT_SHA = {
+    script: hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest() for script in (HIT_SCRIPT, CORRECT_SCRIPT)
+}
 
 
 # --- Any other cache (embedded local memory): the same algorithm under a process lock -----------
@@ -372,6 +376,8 @@ def ratelimit_check(*, request: HttpRequest, api_key: ApiKey, cost: int) -> Deci
     if usage.admitted:
         return decision
 
+    from healthexport.errors import RateLimited
+
     limit = decision.refused_by
     _audit_exceeded_once(request=request, api_key=api_key, decision=decision)
     quota = f"{limits.requests} requests" if limit == REQUESTS else f"{limits.bytes} body bytes"
@@ -384,6 +390,9 @@ def ratelimit_check(*, request: HttpRequest, api_key: ApiKey, cost: int) -> Deci
 
 def _over_whole_budget(size: int, limits: Limits) -> BodyTooLarge:
     """A 413, not a 429: waiting cannot make this body fit, so the app must not retry it forever."""
+    # Imported here (and below): healthexport.errors imports DRF's views, which import this module's throttle.
+    from healthexport.errors import BodyTooLarge
+
     return BodyTooLarge(
         f"The body is {size} bytes, more than this API key's whole hourly budget of {limits.bytes} bytes "
         f"(RATELIMIT_BYTES_PER_HOUR). Send smaller exports, or ask an administrator to raise "

@@ -138,6 +138,10 @@ if REDIS_URL:
                 # Fail fast: a slow Redis must not stall every request.
                 "SOCKET_CONNECT_TIMEOUT": 0.5,
                 "SOCKET_TIMEOUT": 0.5,
+                # More threads than pooled connections wait for one instead of erroring (which would
+                # let a burst through the rate limiter, as it fails open).
+                "CONNECTION_POOL_CLASS": "redis.BlockingConnectionPool",
+                "CONNECTION_POOL_KWARGS": {"max_connections": 100, "timeout": 0.5},
             },
         }
     }
