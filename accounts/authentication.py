@@ -13,7 +13,6 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
-from prometheus_client import Counter
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
@@ -24,15 +23,13 @@ from accounts.services import api_key_mark_used
 from accounts.verification import KeyRejected
 from audit.models import AuditEvent
 from audit.services import client_ip, record_event
+from healthexport import instrumentation
+from healthexport.logging import bind_log_context
 
 logger = logging.getLogger(__name__)
 
 BEARER = "bearer"
 FAILURE_GROUP = "accounts.auth_failures"
-
-AUTH_FAILURES = Counter(
-    "healthexport_api_key_auth_failures_total", "API key authentications refused, by reason.", ["reason"]
-)
 
 
 def presented_key(request: HttpRequest) -> str | None:
@@ -70,6 +67,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         parsed = keys.parse_key(presented)
         try:
             api_key = verification.from_cache(parsed) if parsed else None
+            instrumentation.record_api_key_cache("hit" if api_key is not None else "miss")
             if api_key is None:
                 # Only a cache miss can cost Argon2, so only a miss is throttled.
                 self._refuse_if_throttled(http_request)
@@ -88,6 +86,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             self._record_failure(http_request, rejection)
             raise exceptions.AuthenticationFailed(rejection.message) from None
         api_key_mark_used(api_key=api_key, ip=client_ip(http_request))
+        bind_log_context(user_id=api_key.owner.public_id, key_prefix=api_key.prefix)
         return api_key.owner, api_key
 
     def authenticate_header(self, request: Request) -> str:
@@ -110,14 +109,14 @@ class ApiKeyAuthentication(BaseAuthentication):
                 outcome=AuditEvent.Outcome.DENIED,
                 metadata={"limit": "auth_failures_per_ip", "rate": settings.AUTH_FAILURES_PER_IP},
             )
-        AUTH_FAILURES.labels(reason="throttled").inc()
+        instrumentation.record_auth_failure("throttled")
         # The error handler maps Throttled to 429 rate_limited; DRF sets Retry-After from ``wait``.
         raise exceptions.Throttled(
             wait=max(1, usage["time_left"]), detail="Too many failed authentications from this address."
         )
 
     def _record_failure(self, request: HttpRequest, rejection: KeyRejected) -> None:
-        AUTH_FAILURES.labels(reason=rejection.reason).inc()
+        instrumentation.record_auth_failure(rejection.reason)
         if rejection.api_key is not None:
             verify_cache.forget(rejection.api_key.pk)
         _failure_usage(request, increment=True)

@@ -44,6 +44,7 @@ from rest_framework.throttling import BaseThrottle
 from accounts.models import ApiKey
 from audit.models import AuditEvent
 from audit.services import record_event
+from healthexport.instrumentation import record_ratelimit_rejection
 
 if TYPE_CHECKING:
     from healthexport.errors import BodyTooLarge
@@ -379,6 +380,7 @@ def ratelimit_check(*, request: HttpRequest, api_key: ApiKey, cost: int) -> Deci
     from healthexport.errors import RateLimited
 
     limit = decision.refused_by
+    record_ratelimit_rejection(limit)
     _audit_exceeded_once(request=request, api_key=api_key, decision=decision)
     quota = f"{limits.requests} requests" if limit == REQUESTS else f"{limits.bytes} body bytes"
     error = RateLimited(

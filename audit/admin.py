@@ -6,18 +6,21 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Max, Min, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
 from audit import queries
-from audit.models import AuditEvent
+from audit.models import AuditEvent, AuditEventQuerySet
 from audit.services import record_event
+from healthexport.partitions import add_months
 
 EXPORT_COLUMNS = (
     "occurred_at",
@@ -46,6 +49,53 @@ class FixedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return self.object_list[: self.COUNT_CAP].count()
+
+
+def _periods(first: datetime, last: datetime, kind: str) -> list[tuple[datetime, datetime]]:
+    """The UTC years, months or days from ``first`` to ``last``, as [start, end) pairs."""
+    first, last = first.astimezone(UTC), last.astimezone(UTC)
+    if kind == "year":
+        return [
+            (datetime(y, 1, 1, tzinfo=UTC), datetime(y + 1, 1, 1, tzinfo=UTC)) for y in range(first.year, last.year + 1)
+        ]
+    if kind == "month":
+        months, month = [], first.date().replace(day=1)
+        while month <= last.date():
+            months.append(month)
+            month = add_months(month, 1)
+        return [
+            (datetime(m.year, m.month, 1, tzinfo=UTC), datetime(n.year, n.month, 1, tzinfo=UTC))
+            for m, n in ((m, add_months(m, 1)) for m in months)
+        ]
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    days = []
+    while start <= last:
+        days.append((start, start + timedelta(days=1)))
+        start += timedelta(days=1)
+    return days
+
+
+class ProbedDatesQuerySet(AuditEventQuerySet):
+    """For ``date_hierarchy``, which asks which years, months or days hold events: Django's
+    ``SELECT DISTINCT date_trunc(…)`` reads every row (0.3 s per million), so each candidate period
+    between the first and the last event is probed instead with an index-backed EXISTS."""
+
+    def datetimes(self, field_name: str, kind: str, order: str = "ASC", tzinfo: Any = None) -> list[datetime]:
+        bounds = self.aggregate(first=Min(field_name), last=Max(field_name))
+        if bounds["first"] is None:
+            return []
+        found = [
+            start
+            for start, end in _periods(bounds["first"], bounds["last"], kind)
+            if self.filter(**{f"{field_name}__gte": start, f"{field_name}__lt": end}).exists()
+        ]
+        return found if order == "ASC" else found[::-1]
+
+
+class AuditEventChangeList(ChangeList):
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[AuditEvent]:
+        queryset = super().get_queryset(request, exclude_parameters)
+        return ProbedDatesQuerySet(model=queryset.model, query=queryset.query, using=queryset.db)
 
 
 class ActionFilter(admin.SimpleListFilter):
@@ -134,6 +184,9 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.display(description="target")
     def target(self, event: AuditEvent) -> str:
         return f"{event.target_type} {event.target_id}".strip() or "—"
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return AuditEventChangeList
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[AuditEvent], search_term: str

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models, router
 from django.utils import timezone
 
-from audit import partitions
+from healthexport import partitions
 
 
 class AppendOnlyError(Exception):

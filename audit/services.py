@@ -13,8 +13,8 @@ from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit import partitions
 from audit.models import AuditEvent
+from healthexport import partitions
 
 logger = logging.getLogger(__name__)
 USER_AGENT_MAX = 256

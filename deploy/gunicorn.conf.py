@@ -1,6 +1,7 @@
 """gunicorn settings shared by `make run`, the Docker image and Kubernetes."""
 
 import os
+import tempfile
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
@@ -12,3 +13,49 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# --- Prometheus with several workers ---------------------------------------------------------
+# With PROMETHEUS_MULTIPROC_DIR set (scripts/run.sh, the Kubernetes Deployment), every worker
+# writes its metrics to files there and /metrics sums them. The directory must be empty when
+# gunicorn starts (stale files of dead workers would be counted again), and a dead worker's live
+# gauges must be dropped. METRICS_PORT serves /metrics from the master on a port of its own, so
+# it need not be public. These hooks read the environment directly: they run before Django.
+MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if not MULTIPROC_DIR:
+    # Without it each worker would answer /metrics with its own counts only. Set before any
+    # worker imports prometheus_client, which picks its storage at import time.
+    MULTIPROC_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="healthexport-metrics-")
+METRICS_PORT = os.environ.get("METRICS_PORT", "")
+
+
+def on_starting(server):
+    os.makedirs(MULTIPROC_DIR, exist_ok=True)
+    for name in os.listdir(MULTIPROC_DIR):
+        if name.endswith(".db"):
+            os.remove(os.path.join(MULTIPROC_DIR, name))
+
+
+def when_ready(server):
+    if not METRICS_PORT:
+        return
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    start_http_server(int(METRICS_PORT), addr=os.environ.get("METRICS_ADDR", "0.0.0.0"), registry=registry)  # noqa: S104
+    server.log.info("Serving /metrics on port %s", METRICS_PORT)
+
+
+def post_worker_init(worker):
+    if METRICS_PORT:
+        # No /metrics view is scraped in the workers: refresh the database gauges in a thread.
+        from healthexport.instrumentation import start_gauge_refresh_thread
+
+        start_gauge_refresh_thread()
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, MULTIPROC_DIR)

@@ -1,4 +1,14 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _partitions_ahead(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
+    """After migrate, every partitioned table has this month's partition and the next ones."""
+    from healthexport import partitions
+
+    partitions.ensure_all_ahead(using=using)
 
 
 class HealthexportConfig(AppConfig):
@@ -6,4 +16,17 @@ class HealthexportConfig(AppConfig):
     verbose_name = "healthexport"
 
     def ready(self) -> None:
-        from healthexport import checks  # noqa: F401  (registers the system checks)
+        from healthexport import (
+            checks,  # noqa: F401  (registers the system checks)
+            instrumentation,
+            partitions,
+        )
+
+        # post_migrate is sent once per app with models; the check is one cheap query per table.
+        post_migrate.connect(_partitions_ahead, dispatch_uid="healthexport_partitions_ahead")
+
+        def refresh_partitions_ahead() -> None:
+            for table in partitions.partitioned_tables():
+                instrumentation.PARTITIONS_AHEAD.labels(table).set(partitions.months_ahead(table))
+
+        instrumentation.register_gauge_refresher(refresh_partitions_ahead)

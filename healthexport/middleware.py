@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 
@@ -8,7 +10,9 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
 from healthexport.errors import error_response
-from healthexport.logging import request_id_var
+from healthexport.logging import UNSET, bind_log_context, log_context, user_id_var
+
+access_logger = logging.getLogger("healthexport.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # An incoming id is reused only when it is short and plain, so it cannot inject into logs.
@@ -24,11 +28,8 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         request.request_id = incoming if SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(request.request_id)
-        try:
+        with log_context(request.request_id):
             response = self.get_response(request)
-        finally:
-            request_id_var.reset(token)
         response[REQUEST_ID_HEADER] = request.request_id
         return response
 
@@ -37,3 +38,46 @@ class RequestIdMiddleware:
         if isinstance(exception, (OperationalError, InterfaceError)) and request.path.startswith("/v1/"):
             return error_response(503, "service_unavailable", "The database is unreachable; retry later.")
         return None
+
+
+# Probes and scrapes arrive every few seconds: their successful answers are logged at DEBUG.
+QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
+
+
+class AccessLogMiddleware:
+    """One line per request on the ``healthexport.access`` logger, inside RequestIdMiddleware.
+
+    It names the path without its query string and never a header or the body.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        if user_id_var.get() == UNSET:
+            # Session users (the admin) and anything authenticated without binding the context.
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated:
+                bind_log_context(
+                    user_id=getattr(user, "public_id", user.pk),
+                    key_prefix=getattr(getattr(request, "auth", None), "prefix", None),
+                )
+        quiet = request.path in QUIET_PATHS and response.status_code < 400
+        access_logger.log(
+            logging.DEBUG if quiet else logging.INFO,
+            "%s %s %s %.1fms",
+            request.method,
+            request.path,
+            response.status_code,
+            duration_ms,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": duration_ms,
+            },
+        )
+        return response

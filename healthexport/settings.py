@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.gis",
     "django_prometheus",
     "rest_framework",
+    "drf_spectacular",
     "healthexport.apps.HealthexportConfig",
     "accounts",
     "audit",
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "healthexport.middleware.RequestIdMiddleware",
+    "healthexport.middleware.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -194,6 +196,18 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     # Runs after authentication: requests with an API key are counted, others are not.
     "DEFAULT_THROTTLE_CLASSES": ["accounts.ratelimit.ApiKeyRateThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# OpenAPI 3 at /v1/schema, Redoc at /v1/docs (public: they describe the API, hold no data).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "healthexport API",
+    "DESCRIPTION": "Receive Health Auto Export data; query, export and delete your own. "
+    'Every error answer is {"error": {"code", "message", "details"}} (the Error component).',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/v1",
+    "PREPROCESSING_HOOKS": ["healthexport.openapi.only_v1"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "healthexport.openapi.add_errors"],
 }
 
 # --- Limits and policy (CONTRACT.md "Configuration") -----------------------------------------
@@ -215,24 +229,40 @@ RATELIMIT_USE_CACHE = "default"
 RATELIMIT_FAIL_OPEN = True
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=2190)
 
+# --- Metrics ---------------------------------------------------------------------------------
+# Set: /metrics is served on this port only (by gunicorn's master, see deploy/gunicorn.conf.py),
+# not on the public one. The gunicorn config reads the variable itself: it runs before Django.
+METRICS_PORT = env.int("METRICS_PORT", default=None)
+
 # --- Logging ---------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "healthexport.logging.RequestContextFilter"}},
+    "filters": {
+        "request_context": {"()": "healthexport.logging.RequestContextFilter"},
+        "redact": {"()": "healthexport.logging.RedactingFilter"},
+    },
     "formatters": {
         "json": {"()": "healthexport.logging.JsonFormatter"},
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(user_id)s %(key_prefix)s] %(message)s"
+        },
     },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": sys.stdout,
-            "filters": ["request_context"],
+            "filters": ["request_context", "redact"],
             "formatter": "plain" if DEBUG else "json",
         }
     },
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own console handler would print a second, unredacted copy with DEBUG=1.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        # 4xx warnings repeat the access log line; 5xx tracebacks (ERROR) stay.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+    },
 }

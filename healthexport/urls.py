@@ -1,8 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
-from django_prometheus.exports import ExportToDjangoView
 
-from healthexport.views import HealthView, ReadyView
+from healthexport.views import HealthView, ReadyView, metrics_view
 
 admin.site.site_header = "healthexport administration"
 admin.site.site_title = "healthexport"
@@ -11,9 +10,11 @@ admin.site.index_title = "Health data service"
 urlpatterns = [
     path("health", HealthView.as_view(), name="health"),
     path("ready", ReadyView.as_view(), name="ready"),
-    path("metrics", ExportToDjangoView, name="prometheus-metrics"),
+    path("metrics", metrics_view, name="prometheus-metrics"),
     path("v1/", include("ingest.urls")),
     path("admin/", admin.site.urls),
+    path("v1/", include("metrics.urls")),
+    path("v1/", include("ingest.owner_urls")),
 ]
 
 handler400 = "healthexport.errors.bad_request"

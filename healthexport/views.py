@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 import uuid
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
+from django.http import Http404, HttpRequest, HttpResponse
+from django_prometheus.exports import ExportToDjangoView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from healthexport.instrumentation import refresh_database_gauges
 
 logger = logging.getLogger(__name__)
 
@@ -71,3 +76,15 @@ class ReadyView(PublicView):
                 checks[name] = "unavailable"
         ready = all(state in NON_FATAL_STATES for state in checks.values())
         return Response({"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format: database-backed gauges refreshed (at most every 30 s), then exported.
+
+    django-prometheus's exporter sums the worker files when PROMETHEUS_MULTIPROC_DIR is set. With
+    METRICS_PORT, gunicorn serves the metrics on that port only, so this public path is a 404.
+    """
+    if settings.METRICS_PORT is not None:
+        raise Http404
+    refresh_database_gauges()
+    return ExportToDjangoView(request)

@@ -17,8 +17,12 @@ def _too_large(limit: int) -> BodyTooLarge:
     return BodyTooLarge(f"The body is larger than {limit} bytes (INGEST_MAX_BODY_BYTES), after decompression.")
 
 
-def read_body(request: HttpRequest, *, limit: int) -> tuple[bytes, str]:
-    """The decompressed body and its Content-Encoding; 413 as soon as it passes ``limit``."""
+def read_body(request: HttpRequest, *, limit: int) -> tuple[bytes | bytearray, str]:
+    """The decompressed body and its Content-Encoding; 413 as soon as it passes ``limit``.
+
+    The body is read into one growing buffer (no chunk list joined at the end), so a 30 MB
+    export costs 30 MB here, not twice that at the moment of joining.
+    """
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ("", "identity", *WBITS):
         raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported; send gzip, deflate or none.")
@@ -31,39 +35,33 @@ def read_body(request: HttpRequest, *, limit: int) -> tuple[bytes, str]:
     return raw, ""
 
 
-def _read_capped(request: HttpRequest, limit: int) -> bytes:
-    parts, size = [], 0
+def _read_capped(request: HttpRequest, limit: int) -> bytearray:
+    body = bytearray()
     while chunk := request.read(CHUNK):
-        size += len(chunk)
-        if size > limit:
+        if len(body) + len(chunk) > limit:
             raise _too_large(limit)
-        parts.append(chunk)
-    return b"".join(parts)
+        body += chunk
+    return body
 
 
-def _decompress(data: bytes, wbits: int, limit: int) -> bytes:
+def _decompress(data: bytes | bytearray, wbits: int, limit: int) -> bytearray:
     """Inflate at most ``limit + 1`` bytes: a gzip bomb is stopped without being inflated."""
     try:
         inflater = zlib.decompressobj(wbits)
-        parts, size = [], 0
+        out = bytearray()
         pending = data
         while pending:
-            out = inflater.decompress(pending, CHUNK)
-            size += len(out)
-            if size > limit:
+            out += inflater.decompress(pending, CHUNK)
+            if len(out) > limit:
                 raise _too_large(limit)
-            parts.append(out)
             pending = inflater.unconsumed_tail
             if inflater.eof:
                 break
-        if not inflater.eof and wbits == zlib.MAX_WBITS and not parts:
-            return _decompress(data, -zlib.MAX_WBITS, limit)
-        tail = inflater.flush()
-        if size + len(tail) > limit:
+        out += inflater.flush()
+        if len(out) > limit:
             raise _too_large(limit)
-        parts.append(tail)
     except zlib.error as exc:
-        if wbits == zlib.MAX_WBITS:
+        if wbits == zlib.MAX_WBITS:  # "deflate" sent as a raw stream, without the zlib header
             return _decompress(data, -zlib.MAX_WBITS, limit)
         raise InvalidPayload(f"The body could not be decompressed: {exc}") from None
-    return b"".join(parts)
+    return out

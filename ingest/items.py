@@ -24,6 +24,7 @@ from ingest.parsing import (
     parse_optional_number,
     parse_text,
 )
+from ingest.payload import decode
 from ingest.report import Counts, IngestReport
 from ingest.writers import Row
 from metrics import catalog
@@ -108,18 +109,19 @@ def collect_metric(
     name: str,
     units: str,
     items: list,
+    first_index: int = 0,
     metric_id: int,
     metric_unit: str,
     rows: MetricRows,
     report: IngestReport,
 ) -> None:
-    """Validate every item of one metric and add the valid ones to ``rows``."""
+    """Validate items of one metric (counted as received by the caller) and add the valid ones
+    to ``rows``; ``first_index`` is the position of ``items[0]`` in the metric, for errors."""
     counts = report.metric(name)
-    counts.received += len(items)
     try:
         convert = converter(units, metric_unit)
     except UnitMismatch:
-        for index in range(len(items)):
+        for index in range(first_index, first_index + len(items)):
             report.reject(
                 counts,
                 "unit_mismatch",
@@ -128,7 +130,8 @@ def collect_metric(
             )
         return
     handler = _blood_pressure_item if name == "blood_pressure" else _quantity_item
-    for index, item in enumerate(items):
+    for index, raw in enumerate(items, start=first_index):
+        item = decode(raw)
         try:
             if not isinstance(item, dict):
                 raise ItemError("invalid_item", "an item must be an object", None)
@@ -267,7 +270,8 @@ def collect_workouts(items: list, report: IngestReport) -> list[WorkoutData]:
     counts = report.workouts
     counts.received += len(items)
     workouts: dict[str, WorkoutData] = {}
-    for index, item in enumerate(items):
+    for index, raw in enumerate(items):
+        item = decode(raw)
         try:
             if not isinstance(item, dict):
                 raise ItemError("invalid_item", "a workout must be an object", None)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from functools import lru_cache
 
-from django.utils import timezone
-
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST_AHEAD_SECONDS = 86400  # "tomorrow": a phone's clock may run ahead, a day further is an error
 # Typographic spaces recent iOS versions put before AM/PM (narrow no-break space) or elsewhere.
 ODD_SPACES = str.maketrans({"\u202f": " ", "\u00a0": " ", "\u2009": " "})
 TWELVE_HOUR_FORMATS = ("%Y-%m-%d %I:%M:%S %p %z", "%Y-%m-%d %I:%M %p %z")
@@ -49,7 +49,10 @@ def _parse_datetime_text(text: str) -> tuple[dt.datetime, int] | None:
     offset = value.utcoffset()
     if offset is None:
         return None  # a bare date or a naive time: no instant without a zone
-    return value.astimezone(dt.UTC), int(offset.total_seconds() // 60)
+    try:
+        return value.astimezone(dt.UTC), int(offset.total_seconds() // 60)
+    except OverflowError:
+        return None  # 0001-01-01 00:00 +0100 and the like: no instant in UTC
 
 
 def parse_instant(value: object, field: str) -> tuple[dt.datetime, int]:
@@ -60,7 +63,7 @@ def parse_instant(value: object, field: str) -> tuple[dt.datetime, int]:
     if parsed is None:
         raise ItemError("invalid_date", f"{field} {value[:40]!r} is not a date like '2024-09-03 06:15:00 -0700'", field)
     instant = parsed[0]
-    if not EARLIEST <= instant <= timezone.now() + dt.timedelta(days=1):
+    if instant < EARLIEST or instant.timestamp() > time.time() + LATEST_AHEAD_SECONDS:
         raise ItemError("out_of_range", f"{field} {value[:40]!r} is before 1970 or after tomorrow", field)
     return parsed
 

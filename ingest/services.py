@@ -16,7 +16,6 @@ import logging
 import zlib
 from typing import Any
 
-import orjson
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -25,14 +24,19 @@ from audit.services import record_event
 from healthexport.errors import InvalidJson, InvalidPayload
 from ingest import items as hae
 from ingest.models import Ingestion
+from ingest.payload import MetricHeader, Payload, decode, decode_metric_header, decode_metric_items, parse_payload
+from ingest.queries import invalidate_user_stats
 from ingest.report import IngestReport
 from ingest.writers import TableSpec, write_rows, write_workouts
 from metrics import catalog
 from metrics.models import BloodPressure, HealthRecord, MetricType, Sample, SleepNight
+from metrics.services import health_data_delete
 from metrics.units import canonical_unit
 
 logger = logging.getLogger(__name__)
 
+# Items of one metric validated and written together: bounds the memory of a large export.
+ITEMS_PER_CHUNK = 10_000
 # pg_advisory_xact_lock(namespace, user id): one export per user at a time.
 INGEST_LOCK_NAMESPACE = 72_011
 
@@ -42,6 +46,7 @@ SAMPLES = TableSpec(
     values=("end", "qty", "min", "max", "unit", "utc_offset", "context"),
     compared=("end", "qty", "min", "max", "context"),
     range_column="start",
+    partition_column="start",
 )
 BLOOD_PRESSURE = TableSpec(
     model=BloodPressure,
@@ -161,25 +166,6 @@ def ingestion_store_raw(
     )
 
 
-def parse_payload(body: bytes) -> dict[str, Any]:
-    """The ``data`` object of an export, or 400 ``invalid_json`` / ``invalid_payload``."""
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidJson(f"The body is not valid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise InvalidPayload('The body must be a JSON object like {"data": {"metrics": [...]}}.')
-    data = document.get("data")
-    if not isinstance(data, dict):
-        raise InvalidPayload('The body has no "data" object.', details=[{"field": "data", "reason": "missing"}])
-    for section in ("metrics", "workouts"):
-        if data.get(section) is not None and not isinstance(data[section], list):
-            raise InvalidPayload(
-                f"data.{section} must be a list.", details=[{"field": f"data.{section}", "reason": "not_a_list"}]
-            )
-    return data
-
-
 def ingestion_process(*, ingestion: Ingestion, body: bytes | None = None, request: HttpRequest | None = None) -> dict:
     """Parse, validate and store a stored export; idempotent (safe to re-run on any status)."""
     if body is None:
@@ -210,41 +196,52 @@ def ingestion_process(*, ingestion: Ingestion, body: bytes | None = None, reques
     except Exception as exc:
         _finish_failed(ingestion, exc)
         raise
+    invalidate_user_stats(ingestion.user_id)
     return answer
 
 
-def write_payload(*, user_id: int, ingestion_id: int, data: dict[str, Any], report: IngestReport) -> None:
-    """Validate every item and write the valid ones, table by table."""
-    metric_rows = hae.MetricRows()
-    metrics = data.get("metrics") or []
-    types = metric_types_for(metrics)
-    for index, metric in enumerate(metrics):
-        if not isinstance(metric, dict) or not isinstance(metric.get("name"), str) or not metric["name"]:
+def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: IngestReport) -> None:
+    """Validate every item and write the valid ones, metric by metric, then workouts and the rest.
+
+    Items are decoded, validated, written and released a chunk at a time, so memory holds
+    the body plus one chunk's rows, not the whole export as Python objects.
+    """
+    headers = [decode_metric_header(raw) for raw in data.metrics]
+    types = metric_types_for([header for header in headers if header is not None])
+    for index, (raw, entry) in enumerate(zip(data.metrics, headers, strict=True)):
+        if entry is None:
             report.error("invalid_item", "a metric must be an object with a name", section="metrics", index=index)
             continue
-        items = metric.get("data") or []
-        if not isinstance(items, list):
+        metric_type = types[entry.name[:100]]
+        items = decode_metric_items(raw)
+        if items is None:
             report.error("invalid_item", "a metric's data must be a list", section="metrics", index=index)
             continue
-        metric_type = types[metric["name"]]
-        hae.collect_metric(
-            name=metric["name"],
-            units=str(metric.get("units") or ""),
-            items=items,
-            metric_id=metric_type.id,
-            metric_unit=metric_type.unit,
-            rows=metric_rows,
-            report=report,
-        )
-    write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=metric_rows.samples.values())
-    write_rows(BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=metric_rows.blood_pressure.values())
-    write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=metric_rows.sleep_nights.values())
+        report.metric(entry.name).received += len(items)
+        # In chunks: memory holds one chunk's rows. Classification still sees earlier chunks'
+        # rows (written in this transaction), so repeats across chunks count as duplicates.
+        for offset in range(0, len(items), ITEMS_PER_CHUNK):
+            rows = hae.MetricRows()
+            hae.collect_metric(
+                name=entry.name,
+                units=entry.units or "",
+                items=items[offset : offset + ITEMS_PER_CHUNK],
+                first_index=offset,
+                metric_id=metric_type.id,
+                metric_unit=metric_type.unit,
+                rows=rows,
+                report=report,
+            )
+            write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=rows.samples.values())
+            write_rows(BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=rows.blood_pressure.values())
+            write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=rows.sleep_nights.values())
 
-    workouts = hae.collect_workouts(data.get("workouts") or [], report)
+    workouts = hae.collect_workouts(data.workouts, report)
     write_workouts(user_id=user_id, ingestion_id=ingestion_id, workouts=workouts, counts=report.workouts)
 
-    for section, section_items in data.items():
-        if section in ("metrics", "workouts") or not section_items:
+    for section, raw in data.other.items():
+        section_items = decode(raw)
+        if not section_items:
             continue
         if not isinstance(section_items, list | dict):
             report.error("invalid_item", f"data.{section} must be a list", section=section)
@@ -253,13 +250,9 @@ def write_payload(*, user_id: int, ingestion_id: int, data: dict[str, Any], repo
         write_rows(HEALTH_RECORDS, user_id=user_id, ingestion_id=ingestion_id, rows=records.values())
 
 
-def metric_types_for(metrics: list) -> dict[str, MetricType]:
+def metric_types_for(entries: list[MetricHeader]) -> dict[str, MetricType]:
     """The MetricType of every metric name in the export, created on first sight."""
-    wanted = {
-        m["name"][:100]: str(m.get("units") or "")
-        for m in metrics
-        if isinstance(m, dict) and isinstance(m.get("name"), str) and m["name"]
-    }
+    wanted = {entry.name[:100]: entry.units or "" for entry in entries}
     known = {t.name: t for t in MetricType.objects.filter(name__in=wanted)}
     missing = [
         MetricType(
@@ -339,3 +332,39 @@ def _audit(
         outcome=outcome,
         metadata=metadata,
     )
+
+
+DELETE_ALL_CONFIRMATION = "delete all my data"
+
+
+def ingestion_delete(*, user: Any, ingestion: Ingestion, request: HttpRequest | None = None) -> dict[str, int]:
+    """Delete one export of ``user`` and the rows it last stored or changed, audited with counts.
+
+    One transaction under the user's ingest lock: an export being processed cannot interleave.
+    """
+    with transaction.atomic():
+        _lock_user(user.pk)
+        counts = health_data_delete(user_id=user.pk, ingestion_id=ingestion.pk)
+        counts["ingestions"] = Ingestion.objects.filter(user=user, pk=ingestion.pk).delete()[0]
+        record_event(
+            action="data.deleted",
+            request=request,
+            actor=user,
+            target=ingestion,
+            metadata={"scope": "ingestion", **counts},
+        )
+    invalidate_user_stats(user.pk)
+    return counts
+
+
+def user_data_delete(*, user: Any, request: HttpRequest | None = None) -> dict[str, int]:
+    """Erase all of this user's health data and raw exports (keys and audit events stay)."""
+    with transaction.atomic():
+        _lock_user(user.pk)
+        counts = health_data_delete(user_id=user.pk)
+        counts["ingestions"] = Ingestion.objects.filter(user=user).delete()[0]
+        record_event(
+            action="data.deleted", request=request, actor=user, target=user, metadata={"scope": "all", **counts}
+        )
+    invalidate_user_stats(user.pk)
+    return counts

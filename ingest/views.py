@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -7,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IngestScope
+from healthexport import instrumentation
 from healthexport.errors import UnsupportedMediaType
 from ingest.body import read_body
 from ingest.services import ingest_export
@@ -23,6 +26,7 @@ class IngestView(APIView):
         if media_type != "application/json":
             raise UnsupportedMediaType(f"Content-Type must be application/json, not {media_type or 'missing'!r}.")
         body, encoding = read_body(request._request, limit=settings.INGEST_MAX_BODY_BYTES)
+        request._request.ingest_body_bytes = len(body)
         answer = ingest_export(
             user=request.user,
             api_key=request.auth,
@@ -31,4 +35,22 @@ class IngestView(APIView):
             idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
             request=request._request,
         )
+        for metric, counts in answer["metrics"].items():
+            instrumentation.record_ingest_counts(metric=metric, counts=counts)
+        instrumentation.record_ingest_counts(metric="workouts", counts=answer["workouts"])
         return Response(answer)
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        request._request.ingest_started = time.monotonic()
+        super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request: Request, response: Response, *args, **kwargs) -> Response:
+        """Every answer, errors included, is counted and timed."""
+        started = getattr(request._request, "ingest_started", None)
+        if started is not None:
+            instrumentation.record_ingest_request(
+                status_code=response.status_code,
+                seconds=time.monotonic() - started,
+                body_bytes=getattr(request._request, "ingest_body_bytes", 0),
+            )
+        return super().finalize_response(request, response, *args, **kwargs)

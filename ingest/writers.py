@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 from django.db import connection, models
 
+from healthexport import partitions
 from ingest.report import Counts
 
 IN_CHUNK = 500
@@ -39,9 +41,11 @@ class TableSpec:
     compared: tuple[str, ...]
     range_column: str | None
     json_columns: frozenset[str] = frozenset()
+    # On PostgreSQL the table is partitioned by month on this key column (see healthexport.partitions).
+    partition_column: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     key: tuple
     values: tuple
@@ -54,15 +58,35 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _adapt_out(value: Any, column: str, spec: TableSpec) -> Any:
-    """Python value → what the database driver takes for this column."""
-    if column in spec.json_columns:
-        if connection.vendor == "postgresql":
-            from psycopg.types.json import Jsonb
+def row_adapter(columns: Sequence[str], json_columns: frozenset[str] = frozenset()) -> Callable[[tuple], tuple]:
+    """A function turning a row of Python values into what the driver takes, decided once per table.
 
-            return Jsonb(value)
-        return orjson.dumps(value).decode()
-    return _adapt_plain(value)
+    psycopg adapts dates itself, so on PostgreSQL only JSON columns need wrapping; SQLite gets
+    dates as Django writes them (text) and JSON as text.
+    """
+    json_at = frozenset(i for i, column in enumerate(columns) if column in json_columns)
+    if connection.vendor == "postgresql":
+        if not json_at:
+            return _unchanged
+        from psycopg.types.json import Jsonb
+
+        return lambda row: tuple(Jsonb(v) if i in json_at else v for i, v in enumerate(row))
+    ops = connection.ops
+
+    def adapt(value: Any, i: int) -> Any:
+        if i in json_at:
+            return orjson.dumps(value).decode()
+        if isinstance(value, datetime):
+            return ops.adapt_datetimefield_value(value)
+        if isinstance(value, date):
+            return ops.adapt_datefield_value(value)
+        return value
+
+    return lambda row: tuple(adapt(v, i) for i, v in enumerate(row))
+
+
+def _unchanged(row: tuple) -> tuple:
+    return row
 
 
 def _fetch_existing(spec: TableSpec, user_id: int, rows: Sequence[Row]) -> dict[tuple, tuple]:
@@ -121,15 +145,8 @@ def _update_rows(spec: TableSpec, user_id: int, rows: Sequence[Row], ingestion_i
     assignments = ", ".join(f"{quote(c)} = %s" for c in (*spec.values, "ingestion_id"))
     conditions = " AND ".join(f"{quote(c)} = %s" for c in ("user_id", *spec.key))
     sql = f"UPDATE {quote(spec.model._meta.db_table)} SET {assignments} WHERE {conditions}"  # noqa: S608
-    params = [
-        (
-            *(_adapt_out(v, c, spec) for v, c in zip(row.values, spec.values, strict=True)),
-            ingestion_id,
-            user_id,
-            *(_adapt_out(v, c, spec) for v, c in zip(row.key, spec.key, strict=True)),
-        )
-        for row in rows
-    ]
+    adapt = row_adapter((*spec.values, "ingestion_id", "user_id", *spec.key), spec.json_columns)
+    params = [adapt((*row.values, ingestion_id, user_id, *row.key)) for row in rows]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
 
@@ -151,19 +168,13 @@ def write_rows(spec: TableSpec, *, user_id: int, ingestion_id: int, rows: Sequen
         else:
             changed_rows.append(row)
             row.counts.updated += 1
+    if spec.partition_column is not None and new_rows:
+        at = spec.key.index(spec.partition_column)
+        partitions.ensure_partitions_for(spec.model._meta.db_table, {row.key[at] for row in new_rows})
     columns = ("user_id", *spec.key, *spec.values, "ingestion_id")
-    adapted_columns = (*spec.key, *spec.values)
+    adapt = row_adapter(columns, spec.json_columns)
     insert_rows(
-        spec.model._meta.db_table,
-        columns,
-        (
-            (
-                user_id,
-                *(_adapt_out(v, c, spec) for v, c in zip((*r.key, *r.values), adapted_columns, strict=True)),
-                ingestion_id,
-            )
-            for r in new_rows
-        ),
+        spec.model._meta.db_table, columns, (adapt((user_id, *r.key, *r.values, ingestion_id)) for r in new_rows)
     )
     if changed_rows:
         _update_rows(spec, user_id, changed_rows, ingestion_id)
@@ -214,25 +225,15 @@ def write_workouts(*, user_id: int, ingestion_id: int, workouts: Sequence[Any], 
             RoutePoint.objects.filter(workout_id=existing[0]).delete()
             WorkoutSeries.objects.filter(workout_id=existing[0]).delete()
             written.append((existing[0], workout))
+    adapt_point, adapt_item = row_adapter(ROUTE_COLUMNS), row_adapter(SERIES_COLUMNS)
     insert_rows(
         RoutePoint._meta.db_table,
         ROUTE_COLUMNS,
-        ((pk, seq, *map(_adapt_plain, point)) for pk, w in written for seq, point in enumerate(w.route)),
+        (adapt_point((pk, seq, *point)) for pk, w in written for seq, point in enumerate(w.route)),
     )
     insert_rows(
         WorkoutSeries._meta.db_table,
         SERIES_COLUMNS,
-        ((pk, *map(_adapt_plain, item)) for pk, w in written for item in w.series),
+        (adapt_item((pk, *item)) for pk, w in written for item in w.series),
     )
     counts.route_points += sum(len(w.route) for _, w in written)
-
-
-def _adapt_plain(value: Any) -> Any:
-    """SQLite takes dates as Django writes them (text); psycopg adapts them itself."""
-    if connection.vendor == "postgresql":
-        return value
-    if hasattr(value, "tzinfo"):
-        return connection.ops.adapt_datetimefield_value(value)
-    if hasattr(value, "isoformat"):
-        return connection.ops.adapt_datefield_value(value)
-    return value

@@ -5,11 +5,14 @@ month (see the ``partition_*`` migrations)."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.contrib.gis.db import models as gis_models
-from django.db import models
+from django.db import models, router
 from django.db.models import F, Q
+
+from healthexport import partitions
 
 
 class MetricType(models.Model):
@@ -28,6 +31,13 @@ class MetricType(models.Model):
         return self.name
 
 
+class SampleQuerySet(models.QuerySet):
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Sample]:
+        objs = list(objs)
+        partitions.ensure_partitions_for(self.model._meta.db_table, [obj.start for obj in objs], using=self.db)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Sample(models.Model):
     """A scalar sample: plain quantities, min/avg/max metrics (heart rate), sleep stages.
 
@@ -37,8 +47,15 @@ class Sample(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    metric = models.ForeignKey(MetricType, on_delete=models.PROTECT, related_name="+")
+    # No database foreign keys or single-column indexes here: per-row constraint triggers and
+    # index upkeep cost a quarter of a large ingest (bench/ingest.py). The natural key's index
+    # serves user and metric look-ups; Django still cascades a user's deletion.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    metric = models.ForeignKey(
+        MetricType, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
     start = models.DateTimeField()
     end = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=255, blank=True, default="")
@@ -49,6 +66,8 @@ class Sample(models.Model):
     utc_offset = models.SmallIntegerField(help_text="Minutes east of UTC, as the phone sent it.")
     context = models.CharField(max_length=64, blank=True, default="")
     ingestion_id = models.BigIntegerField(help_text="The ingestion that last stored or changed this row.")
+
+    objects = SampleQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -65,6 +84,12 @@ class Sample(models.Model):
 
     def __str__(self) -> str:
         return f"sample {self.pk} of metric {self.metric_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """On PostgreSQL the month's partition must exist before the row (bulk writes ensure it too)."""
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        partitions.ensure_partitions_for(self._meta.db_table, [self.start], using=using)
+        super().save(*args, **kwargs)
 
 
 class BloodPressure(models.Model):

@@ -12,4 +12,10 @@ fi
 
 .venv/bin/python manage.py collectstatic --noinput -v 0
 .venv/bin/python manage.py migrate --noinput
+
+# Prometheus multiprocess mode: the gunicorn workers share their metrics through files here,
+# emptied at every start so counts of a previous run never come back.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/prometheus}"
+mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete
 exec .venv/bin/gunicorn healthexport.wsgi --config deploy/gunicorn.conf.py --bind "${HOST:-127.0.0.1}:${PORT:-8000}"

@@ -13,6 +13,7 @@ from accounts import keys, verify_cache
 from accounts.models import ApiKey
 from accounts.services import api_key_create, api_key_revoke
 from audit.models import AuditEvent
+from healthexport.instrumentation import AUTH_FAILURES
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.urls")]
 
@@ -85,9 +86,11 @@ def test_it_rejects_a_malformed_key_before_any_query(api_client, presented, pref
 
 
 @pytest.mark.embedded
-def test_it_rejects_an_unknown_key_and_audits_it_without_a_key(api_client, fast_key_hashing):
+def test_it_rejects_an_unknown_key_and_audits_and_counts_it_without_a_key(api_client, fast_key_hashing):
+    counted = AUTH_FAILURES.labels(reason="unknown_key")._value.get()
     presented = keys.new_key("abcd1234")
     assert_401(api_client.get(WHOAMI, **bearer(presented)), "invalid_api_key")
+    assert AUTH_FAILURES.labels(reason="unknown_key")._value.get() == counted + 1
     event = failures("unknown_key").get()
     assert event.actor_api_key is None and event.metadata["prefix"] == "abcd1234"
     assert event.outcome == AuditEvent.Outcome.DENIED

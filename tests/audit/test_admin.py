@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from audit.admin import ProbedDatesQuerySet
 from audit.models import AuditEvent
 from tests.audit.conftest import utc
 
@@ -162,3 +163,25 @@ def test_staff_without_the_compliance_group_cannot_see_the_trail(client, plain_s
     index = client.get("/admin/")
     assert index.status_code == 200
     assert "/admin/audit/" not in index.text
+
+
+@pytest.mark.usefixtures("events")
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("year", [utc(2025, 1, 1), utc(2026, 1, 1)]),
+        ("month", [utc(2025, 3, 1), utc(2026, 1, 1)]),
+        ("day", [utc(2025, 3, 4), utc(2026, 1, 2)]),
+    ],
+)
+def test_the_date_hierarchy_finds_the_periods_holding_events(kind, expected):
+    assert ProbedDatesQuerySet(model=AuditEvent).datetimes("occurred_at", kind) == expected
+
+
+@pytest.mark.usefixtures("events")
+def test_the_date_hierarchy_drills_down_by_year(officer_client):
+    response = officer_client.get(CHANGELIST, {"occurred_at__year": "2025"})
+
+    assert response.status_code == 200
+    assert "March 2025" in response.text
+    assert "January 2026" not in response.text

@@ -4,8 +4,8 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from audit.models import AppendOnlyError, AuditEvent
-from audit.partitions import month_floor, partition_name
 from audit.services import record_event
+from healthexport.partitions import month_floor, partition_name
 
 pytestmark = pytest.mark.django_db
 

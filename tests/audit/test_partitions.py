@@ -6,9 +6,9 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit import partitions
 from audit.models import AuditEvent
 from audit.services import record_event
+from healthexport import partitions
 from tests.audit.conftest import utc
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres_only]

@@ -7,9 +7,9 @@ import time_machine
 from django.core.management import call_command
 from django.db import connection
 
-from audit import partitions
 from audit.models import AuditEvent
 from audit.services import record_event
+from healthexport import partitions
 from tests.audit.conftest import utc
 
 pytestmark = pytest.mark.django_db

@@ -176,6 +176,17 @@ def test_a_bad_item_is_rejected_and_its_neighbours_stored(alice, name, metric, i
     assert model.objects.filter(user=alice).count() == stored
 
 
+@pytest.mark.embedded
+@pytest.mark.parametrize("date", ["0001-01-01 00:00:00 +0100", "9999-12-31 23:59:59 -0100"])
+def test_a_date_with_no_instant_in_utc_is_rejected_and_its_neighbours_stored(alice, date):
+    items = [{"date": date, "qty": 3, "source": "Watch"}, {"date": "2024-09-03 06:15:00 -0700", "qty": 1}]
+    answer = ingest(alice, {"data": {"metrics": [{"name": "step_count", "units": "count", "data": items}]}})
+    assert answer["status"] == "partial"
+    assert answer["metrics"]["step_count"]["rejected"] == 1
+    assert answer["errors"][0]["where"]["field"] == "date"
+    assert Sample.objects.filter(user=alice).count() == 1
+
+
 def test_a_bad_route_point_is_reported_and_the_workout_stored(alice):
     answer = ingest(alice, fixture_bytes("bad/workout_bad_latitude.json"))
     assert answer["status"] == "partial"
@@ -283,3 +294,25 @@ def test_concurrent_identical_uploads_store_once(alice):
     expected = sum(metric_item_counts(fixture_json("full_day.json")).values())
     stored = Sample.objects.count() + BloodPressure.objects.count() + SleepNight.objects.count()
     assert stored == expected
+
+
+def test_chunked_writing_keeps_counts_and_error_positions(alice, monkeypatch):
+    monkeypatch.setattr("ingest.services.ITEMS_PER_CHUNK", 2)
+    items = [{"date": f"2024-05-14 0{hour}:00:00 +0200", "qty": hour, "source": "iPhone"} for hour in range(4)]
+    items.insert(3, dict(items[0]))  # a repeat in another chunk
+    items.append({"date": "2024-05-14 09:00:00 +0200", "qty": "many", "source": "iPhone"})
+    answer = ingest(alice, {"data": {"metrics": [{"name": "step_count", "units": "count", "data": items}]}})
+    assert answer["metrics"]["step_count"] == {"received": 6, "stored": 4, "updated": 0, "duplicates": 1, "rejected": 1}
+    assert answer["errors"][0]["where"]["index"] == 5
+    assert Sample.objects.filter(user=alice).count() == 4
+
+
+def test_a_malformed_metric_entry_is_reported_and_the_others_stored(alice):
+    good = {"name": "step_count", "units": "count", "data": [{"date": "2024-05-14 08:00:00 +0200", "qty": 1}]}
+    answer = ingest(alice, {"data": {"metrics": [{"units": "count"}, {"name": "x", "data": {"a": 1}}, good]}})
+    assert answer["status"] == "partial"
+    assert [e["where"] for e in answer["errors"]] == [
+        {"section": "metrics", "index": 0},
+        {"section": "metrics", "index": 1},
+    ]
+    assert answer["metrics"]["step_count"]["stored"] == 1

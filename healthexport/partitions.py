@@ -11,7 +11,8 @@ creating that month's real partition fail later, and a forgotten DEFAULT grows f
   ``ensure_partitions_for`` with its time (a back-dated event of 2015 gets a 2015 partition). A
   per-process cache of months known to exist makes this free after the first write of a month. A
   month enters the cache only after the transaction that saw or created it has committed, so a
-  creation that rolled back with its caller is never trusted.
+  creation that rolled back with its caller is never trusted. (Another process's ``purge_audit``
+  may drop a cached month, but only one past retention, which nothing writes to.)
 
 A partition is created as a plain table and then ATTACHed, because on-demand creation runs inside
 the caller's transaction: ``ATTACH PARTITION`` takes a SHARE UPDATE EXCLUSIVE lock on the parent,
@@ -74,7 +75,7 @@ def _create_missing(table: str, months: Iterable[date], using: str) -> list[str]
                 continue
             # The bounds are formatted from dates (no user input); '+00' pins them to UTC.
             start, end = f"{month:%Y-%m-%d} 00:00:00+00", f"{add_months(month, 1):%Y-%m-%d} 00:00:00+00"
-            cursor.execute(f"CREATE TABLE {quote(name)} (LIKE {quote(table)})")
+            cursor.execute(f"CREATE TABLE {quote(name)} (LIKE {quote(table)} INCLUDING CONSTRAINTS)")
             cursor.execute(
                 f"ALTER TABLE {quote(table)} ATTACH PARTITION {quote(name)} FOR VALUES FROM ('{start}') TO ('{end}')"
             )
@@ -151,3 +152,26 @@ def drop_partition(table: str, partition: str, *, using: str = "default") -> Non
         cursor.execute(f"ALTER TABLE {quote(table)} DETACH PARTITION {quote(partition)}")
         cursor.execute(f"DROP TABLE {quote(partition)}")
     _known_months.difference_update({key for key in _known_months if key[0] == using and key[1] == table})
+
+
+def partitioned_tables(*, using: str = "default") -> list[str]:
+    """Every range-partitioned table of the current schema (none off PostgreSQL)."""
+    if not _is_postgres(using):
+        return []
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid "
+            "WHERE c.relnamespace = current_schema()::regnamespace ORDER BY c.relname"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def months_ahead(table: str, *, using: str = "default") -> int:
+    """How many monthly partitions exist after the current month (alerts fire below 2)."""
+    this_month = month_floor(datetime.now(UTC))
+    return sum(1 for partition in list_partitions(table, using=using) if partition.start > this_month)
+
+
+def ensure_all_ahead(*, using: str = "default") -> dict[str, list[str]]:
+    """``ensure_partitions_ahead`` for every partitioned table; returns what was created."""
+    return {table: ensure_partitions_ahead(table, using=using) for table in partitioned_tables(using=using)}

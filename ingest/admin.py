@@ -1,0 +1,90 @@
+"""Raw exports in the admin: status, size and counts (never values), with a reprocess action.
+
+Read-only: an ingestion is a record of what a phone sent; removal goes through the owner's
+DELETE /v1/data or DELETE /v1/ingestions/<id>.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from audit.admin import FixedCountPaginator
+from ingest.models import Ingestion
+from ingest.services import ingestion_process
+
+COUNT_FIELDS = ("received", "stored", "updated", "duplicates", "rejected")
+
+
+@admin.register(Ingestion)
+class IngestionAdmin(admin.ModelAdmin):
+    list_display = (
+        "public_id",
+        "user",
+        "key_prefix",
+        "status",
+        "received_at",
+        "body_size",
+        "counts",
+    )
+    list_filter = ("status",)
+    date_hierarchy = "received_at"
+    search_fields = ("public_id", "user__username", "request_id", "api_key__prefix")
+    list_select_related = ("user", "api_key")
+    paginator = FixedCountPaginator
+    show_full_result_count = False
+    fields = (
+        "public_id",
+        "user",
+        "api_key",
+        "status",
+        "received_at",
+        "processed_at",
+        "body_size",
+        "body_sha256",
+        "content_encoding",
+        "idempotency_key",
+        "request_id",
+        "duplicate_of",
+        "error",
+        "counts",
+    )
+    readonly_fields = fields
+    actions = ("reprocess",)
+
+    @admin.display(description="key")
+    def key_prefix(self, ingestion: Ingestion) -> str:
+        return ingestion.api_key.prefix if ingestion.api_key else "—"
+
+    @admin.display(description="received / stored / updated / duplicates / rejected")
+    def counts(self, ingestion: Ingestion) -> str:
+        result = ingestion.result or {}
+        sections = [*result.get("metrics", {}).values(), *result.get("other", {}).values()]
+        if result.get("workouts"):
+            sections.append(result["workouts"])
+        if not sections:
+            return "—"
+        return " / ".join(str(sum(s.get(field, 0) for s in sections)) for field in COUNT_FIELDS)
+
+    @admin.action(description="Reprocess selected failed or unfinished exports")
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[Ingestion]) -> None:
+        done = failed = 0
+        for ingestion in queryset.filter(status__in=[Ingestion.Status.RECEIVED, Ingestion.Status.FAILED]):
+            try:
+                ingestion_process(ingestion=ingestion, request=request)
+                done += 1
+            except Exception:  # recorded on the ingestion itself; keep going
+                failed += 1
+        self.message_user(request, f"Reprocessed {done} export(s); {failed} failed again.", messages.INFO)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Ingestion | None = None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions

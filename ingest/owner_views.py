@@ -1,0 +1,74 @@
+"""The owner API over ingestions: list, inspect and delete your exports, stats, erase everything."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import DeleteScope, ReadScope
+from healthexport.errors import InvalidPayload
+from ingest import queries, services
+
+
+class StatsView(APIView):
+    permission_classes = [IsAuthenticated, ReadScope]
+
+    @extend_schema(
+        summary="Totals per metric, last sync, ingestions and storage (cached 5 minutes)", responses=OpenApiTypes.OBJECT
+    )
+    def get(self, request: Request) -> Response:
+        return Response(queries.user_stats(user=request.user))
+
+
+class IngestionListView(APIView):
+    permission_classes = [IsAuthenticated, ReadScope]
+
+    @extend_schema(
+        operation_id="ingestions_list",
+        summary="Your exports, newest first (the latest 500)",
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request: Request) -> Response:
+        ingestions = queries.ingestion_list(user=request.user)[:500]
+        return Response({"ingestions": [queries.ingestion_summary(i) for i in ingestions]})
+
+
+class IngestionDetailView(APIView):
+    def get_permissions(self):
+        scope = DeleteScope if self.request.method == "DELETE" else ReadScope
+        return [IsAuthenticated(), scope()]
+
+    @extend_schema(summary="One export: status, counts, errors, size, times", responses=OpenApiTypes.OBJECT)
+    def get(self, request: Request, public_id) -> Response:
+        ingestion = queries.ingestion_get(user=request.user, public_id=public_id)
+        return Response(queries.ingestion_summary(ingestion, detail=True))
+
+    @extend_schema(
+        summary="Delete one export and the rows it last stored (scope delete)", responses={200: OpenApiTypes.OBJECT}
+    )
+    def delete(self, request: Request, public_id) -> Response:
+        ingestion = queries.ingestion_get(user=request.user, public_id=public_id)
+        counts = services.ingestion_delete(user=request.user, ingestion=ingestion, request=request)
+        return Response({"deleted": counts})
+
+
+class DataView(APIView):
+    permission_classes = [IsAuthenticated, DeleteScope]
+
+    @extend_schema(
+        summary="Erase all your health data and raw exports (keys and audit events stay)",
+        # The body {"confirm": ...} is added by healthexport.openapi: drf-spectacular documents none for DELETE.
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def delete(self, request: Request) -> Response:
+        confirm = request.data.get("confirm") if isinstance(request.data, dict) else None
+        if confirm != services.DELETE_ALL_CONFIRMATION:
+            raise InvalidPayload(
+                f'Send {{"confirm": "{services.DELETE_ALL_CONFIRMATION}"}} to erase all your data.',
+                details=[{"field": "confirm", "reason": "confirmation_required"}],
+            )
+        return Response({"deleted": services.user_data_delete(user=request.user, request=request)})

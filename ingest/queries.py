@@ -1,0 +1,84 @@
+"""Reads of a user's own ingestions and the stats summary (which counts them)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.utils import timezone
+
+from ingest.models import Ingestion
+from metrics.queries import NotFound, metric_totals
+
+STATS_CACHE_SECONDS = 300
+
+
+def ingestion_list(*, user: Any) -> QuerySet:
+    return (
+        Ingestion.objects.filter(user=user).defer("body").select_related("duplicate_of").order_by("-received_at", "-id")
+    )
+
+
+def ingestion_get(*, user: Any, public_id: Any) -> Ingestion:
+    ingestion = ingestion_list(user=user).filter(public_id=public_id).first()
+    if ingestion is None:
+        raise NotFound("You have no ingestion with this id.")
+    return ingestion
+
+
+def ingestion_summary(ingestion: Ingestion, *, detail: bool = False) -> dict[str, Any]:
+    result = ingestion.result or {}
+    summary = {
+        "id": str(ingestion.public_id),
+        "status": ingestion.status,
+        "received_at": ingestion.received_at,
+        "processed_at": ingestion.processed_at,
+        "size": ingestion.body_size,
+        "duplicate_of": str(ingestion.duplicate_of.public_id) if ingestion.duplicate_of else None,
+        "error": ingestion.error,
+    }
+    if detail:
+        summary.update(
+            metrics=result.get("metrics", {}),
+            workouts=result.get("workouts", {}),
+            other=result.get("other", {}),
+            errors=result.get("errors", []),
+            errors_truncated=result.get("errors_truncated", False),
+        )
+    return summary
+
+
+def _stats_key(user_id: int) -> str:
+    return f"stats:v1:{user_id}"
+
+
+def user_stats(*, user: Any) -> dict[str, Any]:
+    """Totals per metric, last sync, ingestions and storage; cached 5 minutes per user."""
+    key = _stats_key(user.pk)
+    stats = cache.get(key)
+    if stats is None:
+        synced = Q(status__in=[*Ingestion.ANSWERED_OK, Ingestion.Status.DUPLICATE])
+        ingestions = Ingestion.objects.filter(user=user).aggregate(
+            count=Count("id"), size=Sum("body_size"), last=Max("received_at", filter=synced)
+        )
+        stats = {
+            **metric_totals(user=user),
+            "ingestions": ingestions["count"],
+            "storage_bytes": ingestions["size"] or 0,
+            "last_sync": ingestions["last"].isoformat() if ingestions["last"] else None,
+        }
+        cache.set(key, stats, STATS_CACHE_SECONDS)
+    return stats
+
+
+def invalidate_user_stats(user_id: int) -> None:
+    """Called after this user's export was processed or data deleted: the next read recomputes."""
+    cache.delete(_stats_key(user_id))
+
+
+def active_user_count(*, within: timedelta = timedelta(hours=24)) -> int:
+    """Users whose phone synced (any answered export) within ``within``."""
+    since = timezone.now() - within
+    return Ingestion.objects.filter(received_at__gte=since).values("user_id").distinct().count()

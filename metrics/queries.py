@@ -1,0 +1,453 @@
+"""Reads of a user's own health data. Every function takes the owner and filters by it first:
+an id alone never reaches a row of someone else."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncWeek
+
+from healthexport.errors import ApiError, InvalidPayload
+from metrics.models import BloodPressure, HealthRecord, MetricType, Sample, SleepNight, Workout
+from metrics.units import UnitMismatch, converter
+
+# Metrics stored in their own tables rather than as samples.
+TABLE_METRICS = {"blood_pressure": BloodPressure, "sleep_analysis": SleepNight}
+TRUNCS = {"hour": TruncHour, "day": TruncDay, "week": TruncWeek}
+RESOLUTIONS = ("raw", *TRUNCS)
+PAGE_SIZE = 500
+
+
+class NotFound(ApiError):
+    status_code = 404
+    code = "not_found"
+    default_detail = "Nothing is here."
+
+
+# --- Time helpers ---------------------------------------------------------------------------
+
+
+def local_time(instant: dt.datetime | None, offset_minutes: int) -> str | None:
+    """The app's own notation, ``2024-09-03 06:15:00 -0700``, in the offset it sent."""
+    if instant is None:
+        return None
+    local = instant.astimezone(dt.timezone(dt.timedelta(minutes=offset_minutes)))
+    text = local.strftime("%Y-%m-%d %H:%M:%S")
+    if local.microsecond:
+        text += f".{local.microsecond:06d}"
+    return f"{text} {local.strftime('%z')}"
+
+
+def parse_time_param(value: str | None, name: str) -> dt.datetime | None:
+    """An ISO-8601 instant or date from the query string (a date means its UTC midnight)."""
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace(" ", "+") if "T" in value else value)
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59 that Python accepts (up to ±23:59),
+        # and near year 1 or 9999 the conversion itself overflows.
+        return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    except (ValueError, OverflowError):
+        raise InvalidPayload(
+            f"{name} must be an ISO-8601 time such as 2024-09-03T06:15:00-07:00.",
+            details=[{"field": name, "reason": "invalid_date"}],
+        ) from None
+
+
+def parse_tz_param(value: str | None) -> zoneinfo.ZoneInfo | None:
+    if not value:
+        return None
+    try:
+        return zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise InvalidPayload(
+            f"tz {value[:64]!r} is not an IANA time zone such as Europe/Berlin.",
+            details=[{"field": "tz", "reason": "invalid_timezone"}],
+        ) from None
+
+
+def _in_range(queryset: QuerySet, field: str, start: dt.datetime | None, end: dt.datetime | None) -> QuerySet:
+    if start is not None:
+        queryset = queryset.filter(**{f"{field}__gte": start})
+    if end is not None:
+        queryset = queryset.filter(**{f"{field}__lt": end})
+    return queryset
+
+
+# --- Metric types -----------------------------------------------------------------------------
+
+
+def metric_list(*, user: Any) -> list[dict[str, Any]]:
+    """The metric types this user has samples of, with count and first/last time."""
+    types = {t.id: t for t in MetricType.objects.all()}
+    rows = (
+        Sample.objects.filter(user=user)
+        .values("metric_id")
+        .annotate(count=Count("id"), first=Min("start"), last=Max("start"))
+        .order_by()
+    )
+    result = [
+        _metric_entry(types[row["metric_id"]], row["count"], row["first"], row["last"])
+        for row in rows
+        if row["metric_id"] in types
+    ]
+    by_name = {t.name: t for t in types.values()}
+    for name, model in TABLE_METRICS.items():
+        time_field = "start" if model is BloodPressure else "night"
+        agg = model.objects.filter(user=user).aggregate(count=Count("id"), first=Min(time_field), last=Max(time_field))
+        if agg["count"] and name in by_name:
+            result.append(_metric_entry(by_name[name], agg["count"], agg["first"], agg["last"], merge_into=result))
+    return sorted((r for r in result if r), key=lambda r: r["name"])
+
+
+def _metric_entry(
+    metric: MetricType, count: int, first: Any, last: Any, merge_into: list | None = None
+) -> dict[str, Any] | None:
+    entry = {
+        "name": metric.name,
+        "unit": metric.unit,
+        "aggregation": metric.aggregation,
+        "count": count,
+        "first": first,
+        "last": last,
+    }
+    for existing in merge_into or []:
+        if existing and existing["name"] == metric.name:  # sleep stages and nights under one name
+            existing["count"] += count
+            return None
+    return entry
+
+
+def metric_type_get(*, user: Any, name: str) -> MetricType:
+    """The metric type, only if this user has data of it (404 otherwise, never 403)."""
+    metric = MetricType.objects.filter(name=name).first()
+    if metric is None:
+        raise NotFound(f"You have no metric named {name[:100]!r}.")
+    has_samples = Sample.objects.filter(user=user, metric=metric).exists()
+    model = TABLE_METRICS.get(name)
+    if not has_samples and not (model is not None and model.objects.filter(user=user).exists()):
+        raise NotFound(f"You have no metric named {name[:100]!r}.")
+    return metric
+
+
+def unit_converter(metric: MetricType, unit: str | None):
+    """(unit shown, converter from the stored unit) for ``?unit=``; 400 for another dimension."""
+    if not unit:
+        return metric.unit, converter(metric.unit, metric.unit)
+    try:
+        return unit, converter(metric.unit, unit)
+    except UnitMismatch:
+        raise InvalidPayload(
+            f"{metric.name} is stored in {metric.unit}; it cannot be shown in {unit[:32]}.",
+            details=[{"field": "unit", "reason": "unit_mismatch"}],
+        ) from None
+
+
+# --- Raw samples with keyset pagination --------------------------------------------------------
+
+
+def encode_cursor(start: dt.datetime, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{start.isoformat()}|{pk}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        start, pk = text.split("|")
+        return dt.datetime.fromisoformat(start).astimezone(dt.UTC), int(pk)
+    except (ValueError, UnicodeDecodeError, OverflowError):
+        raise InvalidPayload("The cursor is not one this API gave out.", details=[{"field": "cursor"}]) from None
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def metric_raw_page(
+    *,
+    user: Any,
+    metric: MetricType,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    unit: str | None = None,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> Page:
+    """One page of raw items ordered by (start, id): keyset pagination, stable under inserts."""
+    shown_unit, convert = unit_converter(metric, unit)
+    model = TABLE_METRICS.get(metric.name, Sample)
+    if model is SleepNight:
+        return _sleep_page(user=user, start=start, end=end, cursor=cursor, limit=limit)
+    queryset = model.objects.filter(user=user)
+    if model is Sample:
+        queryset = queryset.filter(metric=metric)
+    queryset = _in_range(queryset, "start", start, end)
+    if cursor:
+        after_start, after_id = decode_cursor(cursor)
+        # start >= … first, so the (user, metric, start) index bounds the scan; the OR only trims ties.
+        queryset = queryset.filter(start__gte=after_start).filter(
+            Q(start__gt=after_start) | Q(start=after_start, id__gt=after_id)
+        )
+    rows = list(queryset.order_by("start", "id")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [_sample_item(r, convert, shown_unit) if model is Sample else _bp_item(r) for r in rows]
+    return Page(items, encode_cursor(rows[-1].start, rows[-1].id) if more else None)
+
+
+def _sample_item(row: Sample, convert, unit: str) -> dict[str, Any]:
+    return {
+        "start": row.start,
+        "end": row.end,
+        "local_time": local_time(row.start, row.utc_offset),
+        "qty": convert(row.qty),
+        "min": None if row.min is None else convert(row.min),
+        "max": None if row.max is None else convert(row.max),
+        "unit": unit,
+        "source": row.source,
+        "context": row.context,
+    }
+
+
+def _bp_item(row: BloodPressure) -> dict[str, Any]:
+    return {
+        "start": row.start,
+        "local_time": local_time(row.start, row.utc_offset),
+        "systolic": row.systolic,
+        "diastolic": row.diastolic,
+        "unit": row.unit,
+        "source": row.source,
+    }
+
+
+def _sleep_page(*, user: Any, start, end, cursor: str | None, limit: int) -> Page:
+    queryset = SleepNight.objects.filter(user=user)
+    if start is not None:
+        queryset = queryset.filter(night__gte=start.date())
+    if end is not None:
+        queryset = queryset.filter(night__lt=end.date())
+    if cursor:
+        after, after_id = decode_cursor(cursor)
+        queryset = queryset.filter(Q(night__gt=after.date()) | Q(night=after.date(), id__gt=after_id))
+    rows = list(queryset.order_by("night", "id")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [sleep_night_item(r) for r in rows]
+    last = rows[-1] if rows else None
+    next_cursor = None
+    if more and last is not None:
+        next_cursor = encode_cursor(dt.datetime.combine(last.night, dt.time(), tzinfo=dt.UTC), last.id)
+    return Page(items, next_cursor)
+
+
+def sleep_night_item(row: SleepNight) -> dict[str, Any]:
+    item: dict[str, Any] = {"night": row.night.isoformat(), "source": row.source, "unit": "hr"}
+    for field in ("total_sleep", "asleep", "core", "deep", "rem", "awake", "in_bed"):
+        item[field] = getattr(row, field)
+    for field in ("sleep_start", "sleep_end", "in_bed_start", "in_bed_end"):
+        item[field] = local_time(getattr(row, field), row.utc_offset)
+    return item
+
+
+# --- Buckets ---------------------------------------------------------------------------------
+
+
+def metric_buckets(
+    *,
+    user: Any,
+    metric: MetricType,
+    resolution: str,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    unit: str | None = None,
+    tz: zoneinfo.ZoneInfo | None = None,
+) -> list[dict[str, Any]]:
+    """Buckets of the owner's local hour/day/week, computed in the database.
+
+    With ``tz`` the database truncates in that zone (DST-aware on PostgreSQL and SQLite). Without
+    it each sample belongs to the local day of the offset the phone sent: the database truncates
+    once per distinct offset (a user has a handful) and the partial buckets are merged here.
+    """
+    if metric.name in TABLE_METRICS:
+        raise InvalidPayload(
+            f"{metric.name} is served raw only; use resolution=raw.",
+            details=[{"field": "resolution", "reason": "raw_only"}],
+        )
+    shown_unit, convert = unit_converter(metric, unit)
+    trunc = TRUNCS[resolution]
+    queryset = _in_range(Sample.objects.filter(user=user, metric=metric), "start", start, end)
+    if tz is not None:
+        zones = [(None, tz)]
+    else:
+        offsets = queryset.order_by().values_list("utc_offset", flat=True).distinct()
+        zones = [(offset, dt.timezone(dt.timedelta(minutes=offset))) for offset in offsets]
+    merged: dict[str, dict[str, Any]] = {}
+    for offset, zone in zones:
+        part = queryset if offset is None else queryset.filter(utc_offset=offset)
+        rows = (
+            part.annotate(bucket=trunc("start", tzinfo=zone))
+            .values("bucket")
+            .annotate(
+                count=Count("id"),
+                total=Sum("qty"),
+                # min/max of the Min/Max the app sent (heart rate), else of the values.
+                low=Min(Coalesce("min", "qty")),
+                high=Max(Coalesce("max", "qty")),
+            )
+            .order_by()
+        )
+        for row in rows:
+            _merge_bucket(merged, row, zone, low_field="low", high_field="high")
+    return [_bucket_out(b, metric, convert, shown_unit) for _, b in sorted(merged.items())]
+
+
+def _bucket_key(bucket: dt.datetime, zone: dt.tzinfo) -> str:
+    """The local wall-clock label: partial buckets of different offsets meet on it."""
+    local = bucket.astimezone(zone) if bucket.tzinfo else bucket.replace(tzinfo=zone)
+    return local.replace(tzinfo=None).isoformat()
+
+
+def _merge_bucket(merged: dict, row: dict, zone: dt.tzinfo, *, low_field: str, high_field: str) -> None:
+    key = _bucket_key(row["bucket"], zone)
+    local = row["bucket"].astimezone(zone) if row["bucket"].tzinfo else row["bucket"].replace(tzinfo=zone)
+    bucket = merged.get(key)
+    if bucket is None:
+        merged[key] = {
+            "start": local,
+            "count": row["count"],
+            "sum": row["total"],
+            "min": row[low_field],
+            "max": row[high_field],
+        }
+        return
+    bucket["count"] += row["count"]
+    bucket["sum"] += row["total"]
+    bucket["min"] = min(bucket["min"], row[low_field])
+    bucket["max"] = max(bucket["max"], row[high_field])
+
+
+def _bucket_out(bucket: dict, metric: MetricType, convert, unit: str) -> dict[str, Any]:
+    out = {"start": bucket["start"].isoformat(), "count": bucket["count"], "unit": unit}
+    if metric.aggregation == MetricType.Aggregation.SUM:
+        out["sum"] = convert(bucket["sum"])
+    else:
+        out["min"] = convert(bucket["min"])
+        out["avg"] = convert(bucket["sum"] / bucket["count"])
+        out["max"] = convert(bucket["max"])
+    return out
+
+
+# --- Workouts ---------------------------------------------------------------------------------
+
+
+def workout_list(
+    *, user: Any, start: dt.datetime | None = None, end: dt.datetime | None = None, kind: str | None = None
+) -> QuerySet:
+    queryset = _in_range(Workout.objects.filter(user=user), "start", start, end)
+    if kind:
+        queryset = queryset.filter(name__iexact=kind)
+    return queryset.defer("route", "fields").order_by("start", "id")
+
+
+def workout_get(*, user: Any, public_id: Any) -> Workout:
+    workout = Workout.objects.filter(user=user, public_id=public_id).first()
+    if workout is None:
+        raise NotFound("You have no workout with this id.")
+    return workout
+
+
+def workout_summary(workout: Workout) -> dict[str, Any]:
+    return {
+        "id": str(workout.public_id),
+        "name": workout.name,
+        "start": workout.start,
+        "end": workout.end,
+        "local_start": local_time(workout.start, workout.utc_offset),
+        "local_end": local_time(workout.end, workout.utc_offset),
+        "duration_s": workout.duration_s,
+        "active_energy_kcal": workout.active_energy_kcal,
+        "distance_km": workout.distance_km,
+        "location": workout.location,
+        "is_indoor": workout.is_indoor,
+    }
+
+
+def workout_detail(workout: Workout) -> dict[str, Any]:
+    points = list(workout.route_points.order_by("seq"))
+    route = None
+    if points:
+        route = {
+            "type": "Feature",
+            "geometry": {
+                "type": "LineString",
+                "coordinates": [
+                    [p.longitude, p.latitude, *([p.altitude] if p.altitude is not None else [])] for p in points
+                ],
+            },
+            "properties": {
+                "times": [p.timestamp.isoformat() if p.timestamp else None for p in points],
+                "speeds": [p.speed for p in points],
+            },
+        }
+    series: dict[str, list[dict[str, Any]]] = {}
+    for item in workout.series.order_by("kind", "seq"):
+        series.setdefault(item.kind, []).append(
+            {
+                "start": item.start,
+                "qty": item.qty,
+                "min": item.min,
+                "max": item.max,
+                "unit": item.unit,
+                "source": item.source,
+            }
+        )
+    return {**workout_summary(workout), "fields": workout.fields, "route": route, "series": series}
+
+
+def workout_gpx(workout: Workout) -> str:
+    """A GPX 1.1 track of the route (an empty track when the workout has none)."""
+    from xml.sax.saxutils import escape
+
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<gpx version="1.1" creator="healthexport" xmlns="http://www.topografix.com/GPX/1/1">',
+        f"<metadata><time>{workout.start.isoformat()}</time></metadata>",
+        f"<trk><name>{escape(workout.name)}</name><trkseg>",
+    ]
+    for p in workout.route_points.order_by("seq"):
+        inner = "" if p.altitude is None else f"<ele>{p.altitude}</ele>"
+        if p.timestamp is not None:
+            inner += f"<time>{p.timestamp.astimezone(dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}</time>"
+        lines.append(f'<trkpt lat="{p.latitude}" lon="{p.longitude}">{inner}</trkpt>')
+    lines.append("</trkseg></trk></gpx>")
+    return "\n".join(lines) + "\n"
+
+
+# --- Totals (the stats endpoint adds the ingestion side) --------------------------------------
+
+
+def metric_totals(*, user: Any) -> dict[str, dict[str, Any]]:
+    """Per metric: count, and the sum for cumulative metrics (in the stored unit)."""
+    totals = {}
+    for entry in metric_list(user=user):
+        totals[entry["name"]] = {"count": entry["count"], "unit": entry["unit"]}
+    sums = (
+        Sample.objects.filter(user=user, metric__aggregation=MetricType.Aggregation.SUM)
+        .values("metric__name")
+        .annotate(total=Sum("qty"))
+        .order_by()
+    )
+    for row in sums:
+        totals[row["metric__name"]]["sum"] = row["total"]
+    totals_extra = {
+        "workouts": Workout.objects.filter(user=user).count(),
+        "records": HealthRecord.objects.filter(user=user).count(),
+    }
+    return {"metrics": totals, **totals_extra}

@@ -1,0 +1,146 @@
+"""The owner API over stored health data: thin views over ``metrics.queries`` and ``metrics.export``."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import ReadScope
+from healthexport.errors import InvalidPayload
+from metrics import export, queries
+
+TIME_PARAMS = [
+    OpenApiParameter("start", OpenApiTypes.DATETIME, description="Inclusive, ISO-8601."),
+    OpenApiParameter("end", OpenApiTypes.DATETIME, description="Exclusive, ISO-8601."),
+]
+
+
+def time_window(request: Request):
+    return (
+        queries.parse_time_param(request.query_params.get("start"), "start"),
+        queries.parse_time_param(request.query_params.get("end"), "end"),
+    )
+
+
+def choice_param(request: Request, name: str, choices: tuple[str, ...], default: str) -> str:
+    value = request.query_params.get(name) or default
+    if value not in choices:
+        raise InvalidPayload(
+            f"{name} must be one of {', '.join(choices)}.", details=[{"field": name, "reason": "invalid_choice"}]
+        )
+    return value
+
+
+class FirstRenderer(DefaultContentNegotiation):
+    """``?format=`` is ours (gpx, csv, …), not DRF's renderer override: always answer JSON errors."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class ReadView(APIView):
+    permission_classes = [IsAuthenticated, ReadScope]
+    content_negotiation_class = FirstRenderer
+
+
+class MetricListView(ReadView):
+    @extend_schema(
+        operation_id="metrics_list", summary="The metric types you have data of", responses=OpenApiTypes.OBJECT
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"metrics": queries.metric_list(user=request.user)})
+
+
+class MetricDetailView(ReadView):
+    @extend_schema(
+        summary="Raw samples (cursor-paginated) or buckets of one metric",
+        parameters=[
+            *TIME_PARAMS,
+            OpenApiParameter("resolution", str, enum=list(queries.RESOLUTIONS), description="Default raw."),
+            OpenApiParameter("unit", str, description="Convert values to this unit (same dimension)."),
+            OpenApiParameter("tz", str, description="IANA zone for buckets; default: the offset the app sent."),
+            OpenApiParameter("cursor", str, description="The `next` cursor of the previous page."),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request: Request, name: str) -> Response:
+        metric = queries.metric_type_get(user=request.user, name=name)
+        start, end = time_window(request)
+        resolution = choice_param(request, "resolution", queries.RESOLUTIONS, "raw")
+        unit = request.query_params.get("unit")
+        if resolution != "raw":
+            buckets = queries.metric_buckets(
+                user=request.user,
+                metric=metric,
+                resolution=resolution,
+                start=start,
+                end=end,
+                unit=unit,
+                tz=queries.parse_tz_param(request.query_params.get("tz")),
+            )
+            return Response({"metric": metric.name, "resolution": resolution, "buckets": buckets})
+        page = queries.metric_raw_page(
+            user=request.user, metric=metric, start=start, end=end, unit=unit, cursor=request.query_params.get("cursor")
+        )
+        next_link = None
+        if page.next_cursor:
+            params = request.query_params.copy()
+            params["cursor"] = page.next_cursor
+            next_link = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
+        return Response({"metric": metric.name, "resolution": "raw", "items": page.items, "next": next_link})
+
+
+class WorkoutListView(ReadView):
+    @extend_schema(
+        operation_id="workouts_list",
+        summary="Your workouts",
+        parameters=[*TIME_PARAMS, OpenApiParameter("type", str, description="Workout name, e.g. Outdoor Run.")],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request: Request) -> Response:
+        start, end = time_window(request)
+        workouts = queries.workout_list(user=request.user, start=start, end=end, kind=request.query_params.get("type"))
+        return Response({"workouts": [queries.workout_summary(w) for w in workouts]})
+
+
+class WorkoutDetailView(ReadView):
+    @extend_schema(
+        summary="One workout: route as a GeoJSON Feature and series, or a GPX 1.1 track",
+        parameters=[OpenApiParameter("format", str, enum=["json", "gpx"])],
+        responses={(200, "application/json"): OpenApiTypes.OBJECT, (200, "application/gpx+xml"): OpenApiTypes.STR},
+    )
+    def get(self, request: Request, public_id) -> HttpResponse:
+        workout = queries.workout_get(user=request.user, public_id=public_id)
+        if request.query_params.get("format") == "gpx":
+            response = HttpResponse(queries.workout_gpx(workout), content_type="application/gpx+xml")
+            response["Content-Disposition"] = f'attachment; filename="workout-{workout.public_id}.gpx"'
+            return response
+        return Response(queries.workout_detail(workout))
+
+
+class ExportView(ReadView):
+    @extend_schema(
+        summary="Everything you have, streamed, in the original offsets and units",
+        description="`hae` is a Health Auto Export JSON body that POST /v1/ingest accepts as is.",
+        parameters=[*TIME_PARAMS, OpenApiParameter("format", str, enum=list(export.FORMATS))],
+        # hae is one JSON document; ndjson and csv are streamed text.
+        responses={
+            (200, ct): OpenApiTypes.OBJECT if ct == "application/json" else OpenApiTypes.BINARY
+            for ct in export.CONTENT_TYPES.values()
+        },
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        # ``format`` is DRF's content-negotiation override; read it raw from the query string.
+        fmt = choice_param(request, "format", export.FORMATS, "ndjson")
+        start, end = time_window(request)
+        items = export.export_items(user=request.user, start=start, end=end)
+        response = StreamingHttpResponse(export.RENDERERS[fmt](items), content_type=export.CONTENT_TYPES[fmt])
+        extension = {"hae": "json"}.get(fmt, fmt)
+        response["Content-Disposition"] = f'attachment; filename="healthexport.{extension}"'
+        return response
