@@ -358,3 +358,17 @@ def test_200_concurrent_http_requests_against_a_limit_of_100_let_exactly_100_thr
     assert statuses.count(400) == 100  # admitted, then refused by validation
     assert statuses.count(429) == 100
     assert exceeded_events().count() == 1
+
+
+@pytest.mark.embedded
+def test_the_key_admin_shows_the_effective_limits(client, staff, alice_key, settings):
+    settings.RATELIMIT_REQUESTS_PER_HOUR = 100
+    api_key, _ = alice_key
+    api_key.ratelimit_bytes_per_hour = 50_000_000
+    api_key.save()
+    client.force_login(staff)
+
+    response = client.get(f"/admin/accounts/apikey/{api_key.pk}/change/")
+
+    assert response.status_code == 200
+    assert "100 requests and 50000000 body bytes per sliding hour" in response.content.decode()
