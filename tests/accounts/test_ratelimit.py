@@ -320,14 +320,18 @@ def test_unauthenticated_requests_are_not_counted(api_client, alice_client, limi
 
 def test_with_redis_unreachable_requests_are_served_and_ready_is_degraded(alice_client, api_client, limits, settings):
     settings.CACHES = DEAD_CACHE
+    limits.RATELIMIT_BYTES_PER_HOUR = 100_000
 
-    # A read endpoint: POST /v1/ingest also needs the cache for its stats invalidation (reported).
     answers = [alice_client.get("/v1/workouts") for _ in range(5)]
     ready = api_client.get("/ready")
 
     assert [answer.status_code for answer in answers] == [200] * 5
     assert "RateLimit-Limit" not in answers[-1]
     assert post(alice_client, b"{not json").status_code == 400  # past the limiter, not 429
+    stored = post(alice_client, fixture_bytes("small.json"))  # stats invalidation degrades too
+    assert stored.status_code == 200
+    assert stored.json()["status"] == "processed"
+    assert alice_client.get("/v1/stats").status_code == 200
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "checks": {"database": "ok", "cache": "degraded", "migrations": "ok"}}
 
