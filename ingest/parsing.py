@@ -55,6 +55,12 @@ def _parse_datetime_text(text: str) -> tuple[dt.datetime, int] | None:
         return None  # 0001-01-01 00:00 +0100 and the like: no instant in UTC
 
 
+def instant_or_none(text: str) -> dt.datetime | None:
+    """The UTC instant of a date string, or None: for looking ahead, never for validating."""
+    parsed = _parse_datetime_text(text)
+    return parsed[0] if parsed is not None else None
+
+
 def parse_instant(value: object, field: str) -> tuple[dt.datetime, int]:
     """``2024-09-03 06:15:00 -0700``, 12-hour forms, ISO-8601 → (UTC instant, offset minutes)."""
     if not isinstance(value, str):

@@ -41,7 +41,13 @@ class Payload:
     other: dict[str, msgspec.Raw] = field(default_factory=dict)
 
 
+class _ItemTime(msgspec.Struct):
+    date: Any = None
+    startDate: Any = None
+
+
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw] | None)
+_item_time = msgspec.json.Decoder(_ItemTime)
 _metric_header = msgspec.json.Decoder(MetricHeader)
 _metric_entry = msgspec.json.Decoder(MetricEntry)
 _any = msgspec.json.Decoder()
@@ -101,3 +107,13 @@ def decode_metric_items(raw: msgspec.Raw) -> list[msgspec.Raw] | None:
 def decode(raw: msgspec.Raw | Any) -> Any:
     """One item as Python values (already-decoded values pass through)."""
     return _any.decode(raw) if isinstance(raw, msgspec.Raw) else raw
+
+
+def item_time_text(raw: msgspec.Raw) -> str | None:
+    """An item's ``date`` (or ``startDate``) without decoding the rest of it; None if it has none."""
+    try:
+        times = _item_time.decode(raw)
+    except msgspec.ValidationError:
+        return None
+    value = times.date if times.date is not None else times.startDate
+    return value if isinstance(value, str) else None

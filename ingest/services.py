@@ -11,9 +11,11 @@ not at all.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import connection, transaction
@@ -21,13 +23,23 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.services import record_event
+from healthexport import partitions
 from healthexport.errors import InvalidJson, InvalidPayload
 from ingest import items as hae
 from ingest.models import Ingestion
-from ingest.payload import MetricHeader, Payload, decode, decode_metric_header, decode_metric_items, parse_payload
+from ingest.parsing import instant_or_none
+from ingest.payload import (
+    MetricHeader,
+    Payload,
+    decode,
+    decode_metric_header,
+    decode_metric_items,
+    item_time_text,
+    parse_payload,
+)
 from ingest.queries import invalidate_user_stats
 from ingest.report import IngestReport
-from ingest.writers import TableSpec, write_rows, write_workouts
+from ingest.writers import TableSpec, write_new_rows, write_rows, write_workouts
 from metrics import catalog
 from metrics.models import BloodPressure, HealthRecord, MetricType, Sample, SleepNight
 from metrics.services import health_data_delete
@@ -37,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 # Items of one metric validated and written together: bounds the memory of a large export.
 ITEMS_PER_CHUNK = 10_000
+# Metrics whose items may go to other tables than samples: never streamed (and small anyway).
+NOT_STREAMED = frozenset({"blood_pressure", "sleep_analysis"})
 # pg_advisory_xact_lock(namespace, user id): one export per user at a time.
 INGEST_LOCK_NAMESPACE = 72_011
 
@@ -218,20 +232,17 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
             report.error("invalid_item", "a metric's data must be a list", section="metrics", index=index)
             continue
         report.metric(entry.name).received += len(items)
-        # In chunks: memory holds one chunk's rows. Classification still sees earlier chunks'
-        # rows (written in this transaction), so repeats across chunks count as duplicates.
-        for offset in range(0, len(items), ITEMS_PER_CHUNK):
-            rows = hae.MetricRows()
-            hae.collect_metric(
-                name=entry.name,
-                units=entry.units or "",
-                items=items[offset : offset + ITEMS_PER_CHUNK],
-                first_index=offset,
-                metric_id=metric_type.id,
-                metric_unit=metric_type.unit,
-                rows=rows,
-                report=report,
+        chunks = _metric_chunks(entry=entry, metric_type=metric_type, items=items, report=report)
+        span = _time_span(items) if entry.name not in NOT_STREAMED else None
+        if span is not None and not _has_samples(user_id, metric_type.id, span):
+            partitions.ensure_partitions(Sample._meta.db_table, *span)
+            write_new_rows(
+                SAMPLES, user_id=user_id, ingestion_id=ingestion_id, chunks=(rows.samples.values() for rows in chunks)
             )
+            continue
+        # Chunk by chunk, compared with what is stored; classification sees earlier chunks'
+        # rows (written in this transaction), so repeats across chunks count as duplicates.
+        for rows in chunks:
             write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=rows.samples.values())
             write_rows(BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=rows.blood_pressure.values())
             write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=rows.sleep_nights.values())
@@ -248,6 +259,39 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
             continue
         records = hae.collect_other(section[:64], section_items, report)
         write_rows(HEALTH_RECORDS, user_id=user_id, ingestion_id=ingestion_id, rows=records.values())
+
+
+def _metric_chunks(
+    *, entry: MetricHeader, metric_type: MetricType, items: list, report: IngestReport
+) -> Iterator[hae.MetricRows]:
+    """The metric's items validated a chunk at a time: memory holds one chunk's rows."""
+    for offset in range(0, len(items), ITEMS_PER_CHUNK):
+        rows = hae.MetricRows()
+        hae.collect_metric(
+            name=entry.name,
+            units=entry.units or "",
+            items=items[offset : offset + ITEMS_PER_CHUNK],
+            first_index=offset,
+            metric_id=metric_type.id,
+            metric_unit=metric_type.unit,
+            rows=rows,
+            report=report,
+        )
+        yield rows
+
+
+def _time_span(items: list) -> tuple[dt.datetime, dt.datetime] | None:
+    """The earliest and latest item time, read ahead of validation (bad dates are skipped)."""
+    instants = [
+        instant
+        for raw in items
+        if (text := item_time_text(raw)) is not None and (instant := instant_or_none(text)) is not None
+    ]
+    return (min(instants), max(instants)) if instants else None
+
+
+def _has_samples(user_id: int, metric_id: int, span: tuple[dt.datetime, dt.datetime]) -> bool:
+    return Sample.objects.filter(user_id=user_id, metric_id=metric_id, start__range=span).exists()
 
 
 def metric_types_for(entries: list[MetricHeader]) -> dict[str, MetricType]:

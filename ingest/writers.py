@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -24,6 +25,7 @@ from healthexport import partitions
 from ingest.report import Counts
 
 IN_CHUNK = 500
+EXECUTEMANY_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -124,20 +126,66 @@ def _fetch_existing(spec: TableSpec, user_id: int, rows: Sequence[Row]) -> dict[
     return existing
 
 
-def insert_rows(table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
-    """Bulk insert: COPY on PostgreSQL, executemany elsewhere."""
-    column_list = ", ".join(connection.ops.quote_name(c) for c in columns)
+@contextmanager
+def row_stream(table: str, columns: Sequence[str]) -> Iterator[Callable[[tuple], None]]:
+    """A writer of rows as they come: one COPY on PostgreSQL (the server inserts while the caller
+    prepares the next rows), batched executemany elsewhere."""
+    quote = connection.ops.quote_name
+    column_list = ", ".join(quote(c) for c in columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({column_list}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            placeholders = ", ".join(["%s"] * len(columns))
-            cursor.executemany(
-                f"INSERT INTO {connection.ops.quote_name(table)} ({column_list}) VALUES ({placeholders})",  # noqa: S608
-                list(rows),
-            )
+            with cursor.cursor.copy(f"COPY {quote(table)} ({column_list}) FROM STDIN") as copy:
+                yield copy.write_row
+            return
+        sql = f"INSERT INTO {quote(table)} ({column_list}) VALUES ({', '.join(['%s'] * len(columns))})"  # noqa: S608
+        batch: list[tuple] = []
+
+        def write(row: tuple) -> None:
+            batch.append(row)
+            if len(batch) >= EXECUTEMANY_BATCH:
+                cursor.executemany(sql, batch)
+                batch.clear()
+
+        yield write
+        if batch:
+            cursor.executemany(sql, batch)
+
+
+def insert_rows(table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+    """Bulk insert: COPY on PostgreSQL, executemany elsewhere."""
+    with row_stream(table, columns) as write:
+        for row in rows:
+            write(row)
+
+
+def write_new_rows(spec: TableSpec, *, user_id: int, ingestion_id: int, chunks: Iterable[Sequence[Row]]) -> None:
+    """Rows whose key range holds nothing stored yet (a first upload, a backfill of new months).
+
+    Nothing needs comparing with the table, so every chunk goes straight into one COPY as it is
+    validated, and the database inserts while the next chunk is read. A key repeated across
+    chunks is a duplicate, or an update applied once the COPY is done. The caller ensures the
+    partitions of the range beforehand: no other statement can run while the COPY is open.
+    """
+    columns = ("user_id", *spec.key, *spec.values, "ingestion_id")
+    adapt = row_adapter(columns, spec.json_columns)
+    seen: dict[tuple, int] = {}  # key → hash of its values: bounded memory, enough to compare
+    later: dict[tuple, Row] = {}
+    with row_stream(spec.model._meta.db_table, columns) as write:
+        for rows in chunks:
+            for row in rows:
+                digest = hash(row.values)
+                previous = seen.get(row.key)
+                if previous is None:
+                    row.counts.stored += 1
+                    write(adapt((user_id, *row.key, *row.values, ingestion_id)))
+                elif previous == digest:
+                    row.counts.duplicates += 1
+                else:
+                    row.counts.updated += 1
+                    later[row.key] = row
+                seen[row.key] = digest
+    if later:
+        _update_rows(spec, user_id, list(later.values()), ingestion_id)
 
 
 def _update_rows(spec: TableSpec, user_id: int, rows: Sequence[Row], ingestion_id: int) -> None:

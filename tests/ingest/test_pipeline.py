@@ -326,3 +326,13 @@ def test_errors_inside_a_workout_name_their_path(alice):
         ("route[1].latitude", "route[1].latitude"),
         ("heartRateData[0].qty", "heartRateData[0].qty"),
     }
+
+
+@pytest.mark.embedded
+def test_a_first_upload_repeating_a_key_with_a_new_value_keeps_the_later_one(alice, monkeypatch):
+    monkeypatch.setattr("ingest.services.ITEMS_PER_CHUNK", 2)
+    items = [{"date": f"2024-05-14 0{hour}:00:00 +0200", "qty": hour, "source": "iPhone"} for hour in range(3)]
+    items.append({"date": "2024-05-14 00:00:00 +0200", "qty": 50, "source": "iPhone"})  # the open hour grew
+    answer = ingest(alice, {"data": {"metrics": [{"name": "step_count", "units": "count", "data": items}]}})
+    assert answer["metrics"]["step_count"] == {"received": 4, "stored": 3, "updated": 1, "duplicates": 0, "rejected": 0}
+    assert sorted(Sample.objects.filter(user=alice).values_list("qty", flat=True)) == [1.0, 2.0, 50.0]
