@@ -29,8 +29,8 @@ from ingest.queries import invalidate_user_stats
 from ingest.report import IngestReport
 from ingest.writers import TableSpec, write_rows, write_workouts
 from metrics import catalog
-from metrics.models import BloodPressure, HealthRecord, MetricType, Sample, SleepNight
-from metrics.services import health_data_delete
+from metrics.models import ROLLUP_STEP, BloodPressure, HealthRecord, MetricType, Sample, SleepNight
+from metrics.services import health_data_delete, rollups_refresh
 from metrics.units import canonical_unit
 
 logger = logging.getLogger(__name__)
@@ -218,6 +218,7 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
             report.error("invalid_item", "a metric's data must be a list", section="metrics", index=index)
             continue
         report.metric(entry.name).received += len(items)
+        written_starts: list = []
         # In chunks: memory holds one chunk's rows. Classification still sees earlier chunks'
         # rows (written in this transaction), so repeats across chunks count as duplicates.
         for offset in range(0, len(items), ITEMS_PER_CHUNK):
@@ -232,9 +233,19 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
                 rows=rows,
                 report=report,
             )
-            write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=rows.samples.values())
+            written = write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=rows.samples.values())
+            if written:
+                written_starts += (min(row.key[1] for row in written), max(row.key[1] for row in written))
             write_rows(BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=rows.blood_pressure.values())
             write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=rows.sleep_nights.values())
+        if written_starts:
+            # The bucket rollups of the span this metric's new and changed samples cover.
+            rollups_refresh(
+                user_id=user_id,
+                metric_ids=[metric_type.id],
+                start=min(written_starts),
+                end=max(written_starts) + ROLLUP_STEP,
+            )
 
     workouts = hae.collect_workouts(data.workouts, report)
     write_workouts(user_id=user_id, ingestion_id=ingestion_id, workouts=workouts, counts=report.workouts)
