@@ -17,6 +17,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
+from accounts import ratelimit
 from accounts.keys import prefix_of
 from accounts.models import ApiKey, User
 from accounts.services import api_key_create, api_key_revoke
@@ -36,6 +37,7 @@ CHANGE_KEY_FIELDS = (
     "revoked_by",
     "ratelimit_requests_per_hour",
     "ratelimit_bytes_per_hour",
+    "effective_limits",
 )
 # Everything but the name and the per-key rate-limit overrides; the hash is never shown.
 READ_ONLY_KEY_FIELDS = (
@@ -50,6 +52,7 @@ READ_ONLY_KEY_FIELDS = (
     "expires_at",
     "revoked_at",
     "revoked_by",
+    "effective_limits",
 )
 HAE_EXPORT_FORMAT = "JSON"
 HAE_EXPORT_VERSION = "2"
@@ -141,6 +144,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.display(description="status")
     def status(self, api_key: ApiKey) -> str:
         return api_key.status
+
+    @admin.display(description="effective rate limits")
+    def effective_limits(self, api_key: ApiKey) -> str:
+        limits = ratelimit.effective_limits(api_key)
+        return f"{limits.requests} requests and {limits.bytes} body bytes per sliding hour (blank overrides: defaults)"
 
     # --- which fields, and who may change what ----------------------------------------------
 

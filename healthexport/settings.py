@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Writes the RateLimit-* headers decided by the API-key throttle, on 2xx and 429 alike.
+    "accounts.ratelimit.RateLimitHeadersMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -138,6 +140,10 @@ if REDIS_URL:
                 # Fail fast: a slow Redis must not stall every request.
                 "SOCKET_CONNECT_TIMEOUT": 0.5,
                 "SOCKET_TIMEOUT": 0.5,
+                # More threads than pooled connections wait for one instead of erroring (which would
+                # let a burst through the rate limiter, as it fails open).
+                "CONNECTION_POOL_CLASS": "redis.BlockingConnectionPool",
+                "CONNECTION_POOL_KWARGS": {"max_connections": 100, "timeout": 0.5},
             },
         }
     }
@@ -188,6 +194,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "healthexport.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Runs after authentication: requests with an API key are counted, others are not.
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.ratelimit.ApiKeyRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 # OpenAPI 3 at /v1/schema, Redoc at /v1/docs (public: they describe the API, hold no data).

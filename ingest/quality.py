@@ -20,11 +20,11 @@ from itertools import pairwise
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db.models import Count, F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import Abs, Lag, TruncDate
 from django.utils import timezone
 
+from healthexport.cache import cache_get, cache_set
 from healthexport.instrumentation import DATA_QUALITY_KINDS, set_data_quality_findings
 from ingest.models import Ingestion
 from metrics.catalog import BOUNDS
@@ -275,12 +275,12 @@ def data_quality_publish(counts: dict[str, int]) -> None:
     """Set this process's gauge and hand the counts to the web processes through the cache
     (the CronJob's process is never scraped)."""
     set_data_quality_findings(counts)
-    cache.set(COUNTS_CACHE_KEY, counts, COUNTS_CACHE_SECONDS)
+    cache_set(COUNTS_CACHE_KEY, counts, COUNTS_CACHE_SECONDS)
 
 
 def refresh_data_quality_gauge() -> None:
     """Gauge refresher: stale users counted live (one index probe per user), the other kinds as
     the last command run left them in the cache."""
     set_data_quality_findings({STALE: stale_user_count()})
-    last_run = cache.get(COUNTS_CACHE_KEY) or {}
+    last_run = cache_get(COUNTS_CACHE_KEY) or {}
     set_data_quality_findings({kind: count for kind, count in last_run.items() if kind != STALE})

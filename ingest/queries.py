@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.core.cache import cache
 from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
+from healthexport.cache import cache_delete, cache_get, cache_set
 from ingest.models import Ingestion
 from metrics.queries import NotFound, metric_totals
 
@@ -57,7 +57,7 @@ def _stats_key(user_id: int) -> str:
 def user_stats(*, user: Any) -> dict[str, Any]:
     """Totals per metric, last sync, ingestions and storage; cached 5 minutes per user."""
     key = _stats_key(user.pk)
-    stats = cache.get(key)
+    stats = cache_get(key)
     if stats is None:
         synced = Q(status__in=[*Ingestion.ANSWERED_OK, Ingestion.Status.DUPLICATE])
         ingestions = Ingestion.objects.filter(user=user).aggregate(
@@ -69,13 +69,13 @@ def user_stats(*, user: Any) -> dict[str, Any]:
             "storage_bytes": ingestions["size"] or 0,
             "last_sync": ingestions["last"].isoformat() if ingestions["last"] else None,
         }
-        cache.set(key, stats, STATS_CACHE_SECONDS)
+        cache_set(key, stats, STATS_CACHE_SECONDS)
     return stats
 
 
 def invalidate_user_stats(user_id: int) -> None:
     """Called after this user's export was processed or data deleted: the next read recomputes."""
-    cache.delete(_stats_key(user_id))
+    cache_delete(_stats_key(user_id))
 
 
 def active_user_count(*, within: timedelta = timedelta(hours=24)) -> int:
