@@ -7,10 +7,12 @@ and loads the samples with INSERT … SELECT generate_series (seconds, not minut
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import statistics
 import sys
 import time
+import zoneinfo
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -66,8 +68,10 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from django.contrib.auth import get_user_model
 
+    from healthexport import partitions
     from metrics import export, queries
-    from metrics.models import MetricType, Sample
+    from metrics.models import MetricType, Sample, SampleRollup
+    from metrics.services import rollups_refresh
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
     metric, _ = MetricType.objects.get_or_create(
@@ -77,6 +81,7 @@ def main() -> None:
     if Sample.objects.filter(user=user, metric=metric).count() < wanted:
         started = time.perf_counter()
         Sample.objects.filter(user=user).delete()
+        partitions.ensure_partitions(Sample._meta.db_table, dt.date(2024, 1, 1), dt.date(2024, 12, 1))
         with connection.cursor() as cursor:
             cursor.execute(
                 """
@@ -92,10 +97,14 @@ def main() -> None:
             cursor.execute("ANALYZE metrics_sample")
         print(f"loaded {wanted:,} samples in {time.perf_counter() - started:.1f} s")
     total = Sample.objects.filter(user=user).count()
-    import datetime as dt
-    import zoneinfo
-
     year = (dt.datetime(2024, 1, 1, tzinfo=dt.UTC), dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+    # Loaded with SQL, so the rollups are built here as ingest builds them: by rollups_refresh.
+    started = time.perf_counter()
+    rollups_refresh(user_id=user.pk, metric_ids=[metric.pk], start=year[0], end=year[1])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE metrics_samplerollup")
+    rollups = SampleRollup.objects.filter(user=user).count()
+    print(f"built {rollups:,} rollup rows from {total:,} samples in {time.perf_counter() - started:.2f} s")
     berlin = zoneinfo.ZoneInfo("Europe/Berlin")
 
     def buckets(tz=None):

@@ -41,8 +41,8 @@ from ingest.queries import invalidate_user_stats
 from ingest.report import IngestReport
 from ingest.writers import TableSpec, write_new_rows, write_rows, write_workouts
 from metrics import catalog
-from metrics.models import BloodPressure, HealthRecord, MetricType, Sample, SleepNight
-from metrics.services import health_data_delete
+from metrics.models import ROLLUP_STEP, BloodPressure, HealthRecord, MetricType, Sample, SleepNight
+from metrics.services import health_data_delete, rollups_refresh
 from metrics.units import canonical_unit
 
 logger = logging.getLogger(__name__)
@@ -234,18 +234,32 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
         report.metric(entry.name).received += len(items)
         chunks = _metric_chunks(entry=entry, metric_type=metric_type, items=items, report=report)
         span = _time_span(items) if entry.name not in NOT_STREAMED else None
+        written_starts: list[dt.datetime] = []
         if span is not None and not _has_samples(user_id, metric_type.id, span):
             partitions.ensure_partitions(Sample._meta.db_table, *span)
             write_new_rows(
                 SAMPLES, user_id=user_id, ingestion_id=ingestion_id, chunks=(rows.samples.values() for rows in chunks)
             )
-            continue
-        # Chunk by chunk, compared with what is stored; classification sees earlier chunks'
-        # rows (written in this transaction), so repeats across chunks count as duplicates.
-        for rows in chunks:
-            write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=rows.samples.values())
-            write_rows(BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=rows.blood_pressure.values())
-            write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=rows.sleep_nights.values())
+            written_starts += span
+        else:
+            # Chunk by chunk, compared with what is stored; classification sees earlier chunks'
+            # rows (written in this transaction), so repeats across chunks count as duplicates.
+            for rows in chunks:
+                written = write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=rows.samples.values())
+                if written:
+                    written_starts += (min(row.key[1] for row in written), max(row.key[1] for row in written))
+                write_rows(
+                    BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=rows.blood_pressure.values()
+                )
+                write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=rows.sleep_nights.values())
+        if written_starts:
+            # The bucket rollups of the span this metric's new and changed samples cover.
+            rollups_refresh(
+                user_id=user_id,
+                metric_ids=[metric_type.id],
+                start=min(written_starts),
+                end=max(written_starts) + ROLLUP_STEP,
+            )
 
     workouts = hae.collect_workouts(data.workouts, report)
     write_workouts(user_id=user_id, ingestion_id=ingestion_id, workouts=workouts, counts=report.workouts)

@@ -199,10 +199,13 @@ def _update_rows(spec: TableSpec, user_id: int, rows: Sequence[Row], ingestion_i
         cursor.executemany(sql, params)
 
 
-def write_rows(spec: TableSpec, *, user_id: int, ingestion_id: int, rows: Sequence[Row]) -> None:
-    """Store ``rows`` (unique by key) and count each as stored, updated or duplicate."""
+def write_rows(spec: TableSpec, *, user_id: int, ingestion_id: int, rows: Sequence[Row]) -> list[Row]:
+    """Store ``rows`` (unique by key) and count each as stored, updated or duplicate.
+
+    Returns the rows inserted or updated (not the duplicates), for what is derived from them.
+    """
     if not rows:
-        return
+        return []
     existing = _fetch_existing(spec, user_id, rows)
     compared_at = [spec.values.index(c) for c in spec.compared]
     new_rows, changed_rows = [], []
@@ -226,6 +229,7 @@ def write_rows(spec: TableSpec, *, user_id: int, ingestion_id: int, rows: Sequen
     )
     if changed_rows:
         _update_rows(spec, user_id, changed_rows, ingestion_id)
+    return new_rows + changed_rows
 
 
 ROUTE_COLUMNS = (

@@ -13,13 +13,33 @@ from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncWeek
 
 from healthexport.errors import ApiError, InvalidPayload
-from metrics.models import BloodPressure, HealthRecord, MetricType, Sample, SleepNight, Workout
+from metrics.models import (
+    ROLLUP_EPOCH,
+    BloodPressure,
+    HealthRecord,
+    MetricType,
+    Sample,
+    SampleRollup,
+    SleepNight,
+    Workout,
+    rollup_ceil,
+    rollup_floor,
+)
 from metrics.units import UnitMismatch, converter
 
 # Metrics stored in their own tables rather than as samples.
 TABLE_METRICS = {"blood_pressure": BloodPressure, "sleep_analysis": SleepNight}
 TRUNCS = {"hour": TruncHour, "day": TruncDay, "week": TruncWeek}
 RESOLUTIONS = ("raw", *TRUNCS)
+# A bucket's count, sum, min and max, from samples (min/max of the Min/Max the app sent, as for
+# heart rate, else of the values) or from their rollups (which hold the same per quarter hour).
+SAMPLE_AGGREGATES = {
+    "count": Count("id"),
+    "total": Sum("qty"),
+    "low": Min(Coalesce("min", "qty")),
+    "high": Max(Coalesce("max", "qty")),
+}
+ROLLUP_AGGREGATES = {"count": Sum("count"), "total": Sum("total"), "low": Min("low"), "high": Max("high")}
 PAGE_SIZE = 500
 
 
@@ -271,9 +291,11 @@ def metric_buckets(
 ) -> list[dict[str, Any]]:
     """Buckets of the owner's local hour/day/week, computed in the database.
 
-    With ``tz`` the database truncates in that zone (DST-aware on PostgreSQL and SQLite). Without
-    it each sample belongs to the local day of the offset the phone sent: the database truncates
-    once per distinct offset (a user has a handful) and the partial buckets are merged here.
+    They are grouped from the 15-minute ``SampleRollup`` rows (see there why that is exact), not
+    from the samples. With ``tz`` the database truncates in that zone (DST-aware on PostgreSQL and
+    SQLite). Without it each sample belongs to the local day of the offset the phone sent: the
+    database truncates once per distinct offset (a user has a handful) and the partial buckets are
+    merged here.
     """
     if metric.name in TABLE_METRICS:
         raise InvalidPayload(
@@ -282,29 +304,33 @@ def metric_buckets(
         )
     shown_unit, convert = unit_converter(metric, unit)
     trunc = TRUNCS[resolution]
-    queryset = _in_range(Sample.objects.filter(user=user, metric=metric), "start", start, end)
+    samples = _in_range(Sample.objects.filter(user=user, metric=metric), "start", start, end)
+    # Whole 15-minute buckets of the window come from the rollups; the partial ones at its edges
+    # (a start or end off the quarter hour) and anything before ROLLUP_EPOCH from the samples.
+    rolled_from = ROLLUP_EPOCH if start is None else max(rollup_ceil(start), ROLLUP_EPOCH)
+    rolled_to = None if end is None else max(rollup_floor(end), rolled_from)
+    rollups = _in_range(SampleRollup.objects.filter(user=user, metric=metric), "bucket_start", rolled_from, rolled_to)
+    edges = Q(start__lt=rolled_from) if rolled_to is None else Q(start__lt=rolled_from) | Q(start__gte=rolled_to)
+    raw = samples.filter(edges)
     if tz is not None:
         zones = [(None, tz)]
     else:
-        offsets = queryset.order_by().values_list("utc_offset", flat=True).distinct()
-        zones = [(offset, dt.timezone(dt.timedelta(minutes=offset))) for offset in offsets]
+        offsets = {*rollups.values_list("utc_offset", flat=True).order_by().distinct()}
+        offsets |= {*raw.values_list("utc_offset", flat=True).order_by().distinct()}
+        zones = [(offset, dt.timezone(dt.timedelta(minutes=offset))) for offset in sorted(offsets)]
     merged: dict[str, dict[str, Any]] = {}
     for offset, zone in zones:
-        part = queryset if offset is None else queryset.filter(utc_offset=offset)
-        rows = (
-            part.annotate(bucket=trunc("start", tzinfo=zone))
-            .values("bucket")
-            .annotate(
-                count=Count("id"),
-                total=Sum("qty"),
-                # min/max of the Min/Max the app sent (heart rate), else of the values.
-                low=Min(Coalesce("min", "qty")),
-                high=Max(Coalesce("max", "qty")),
-            )
-            .order_by()
-        )
-        for row in rows:
-            _merge_bucket(merged, row, zone, low_field="low", high_field="high")
+        # An offset off the quarter hour (no phone has sent one since 1980) would split rollup
+        # buckets across local days: its samples are bucketed raw.
+        if offset is None or offset % 15 == 0:
+            parts = [(raw, "start", SAMPLE_AGGREGATES), (rollups, "bucket_start", ROLLUP_AGGREGATES)]
+        else:
+            parts = [(samples, "start", SAMPLE_AGGREGATES)]
+        for queryset, time_field, aggregates in parts:
+            part = queryset if offset is None else queryset.filter(utc_offset=offset)
+            rows = part.annotate(bucket=trunc(time_field, tzinfo=zone)).values("bucket").annotate(**aggregates)
+            for row in rows.order_by():
+                _merge_bucket(merged, row, zone, low_field="low", high_field="high")
     return [_bucket_out(b, metric, convert, shown_unit) for _, b in sorted(merged.items())]
 
 
