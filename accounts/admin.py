@@ -40,20 +40,8 @@ CHANGE_KEY_FIELDS = (
     "effective_limits",
 )
 # Everything but the name and the per-key rate-limit overrides; the hash is never shown.
-READ_ONLY_KEY_FIELDS = (
-    "owner",
-    "prefix_display",
-    "scopes_display",
-    "status",
-    "created_at",
-    "created_by",
-    "last_used_at",
-    "last_used_ip",
-    "expires_at",
-    "revoked_at",
-    "revoked_by",
-    "effective_limits",
-)
+EDITABLE_KEY_FIELDS = ("name", "ratelimit_requests_per_hour", "ratelimit_bytes_per_hour")
+READ_ONLY_KEY_FIELDS = tuple(field for field in CHANGE_KEY_FIELDS if field not in EDITABLE_KEY_FIELDS)
 HAE_EXPORT_FORMAT = "JSON"
 HAE_EXPORT_VERSION = "2"
 

@@ -40,8 +40,9 @@ def create_database() -> None:
         dbname="postgres",
         autocommit=True,
     ) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [BENCH_DB]).fetchone():
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+        # Afresh each run: a schema left by an older migration would make the figures lie.
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
 
 
 def timed(fn, repeat: int = 5) -> tuple[float, object]:
