@@ -22,6 +22,8 @@ class Ingestion(models.Model):
         FAILED = "failed"  # processing failed (database outage, bug); the app's retry reprocesses
 
     ANSWERED_OK = (Status.PROCESSED, Status.PARTIAL)
+    # Answered 200, duplicates included: what "the phone synced" means (stats, gauges, checks).
+    SYNCED = (Status.PROCESSED, Status.PARTIAL, Status.DUPLICATE)
 
     id = models.BigAutoField(primary_key=True)
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,12 +31,16 @@ class IngestionListView(APIView):
 
     @extend_schema(
         operation_id="ingestions_list",
-        summary="Your exports, newest first (the latest 500)",
+        summary="Your exports, newest first, 100 a page (follow `next`)",
+        parameters=[OpenApiParameter("cursor", str, description="The `next` cursor of the previous page.")],
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request: Request) -> Response:
-        ingestions = queries.ingestion_list(user=request.user)[:500]
-        return Response({"ingestions": [queries.ingestion_summary(i) for i in ingestions]})
+        page = queries.ingestion_page(user=request.user, cursor=request.query_params.get("cursor"))
+        next_link = None
+        if page.next_cursor:
+            next_link = request.build_absolute_uri(f"{request.path}?{urlencode({'cursor': page.next_cursor})}")
+        return Response({"ingestions": page.items, "next": next_link})
 
 
 class IngestionDetailView(APIView):

@@ -40,8 +40,6 @@ DEFAULT_STALE_HOURS = 24
 DEFAULT_DAYS = 7
 DEFAULT_LIMIT = 100  # findings per check: enough to act on, cheap to compute
 
-# Exports that reached us and were answered 200: the phone is syncing.
-SYNCED_STATUSES = (*Ingestion.ANSWERED_OK, Ingestion.Status.DUPLICATE)
 # Metrics a watch or phone records around the clock: a whole day without any is a gap.
 DENSE_METRICS = ("heart_rate", "step_count", "active_energy")
 WEIGHT_METRIC = "weight_body_mass"
@@ -77,7 +75,7 @@ def _users_by_last_sync():
     """Active users annotated with their last answered export; one index probe per user
     (``ingest_ingestion_user_time``) instead of grouping every ingestion ever received."""
     last_sync = (
-        Ingestion.objects.filter(user=OuterRef("pk"), status__in=SYNCED_STATUSES)
+        Ingestion.objects.filter(user=OuterRef("pk"), status__in=Ingestion.SYNCED)
         .order_by("-received_at")
         .values("received_at")[:1]
     )

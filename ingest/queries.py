@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from healthexport.cache import cache_delete, cache_get, cache_set
 from ingest.models import Ingestion
-from metrics.queries import NotFound, metric_totals
+from metrics.queries import NotFound, Page, decode_cursor, encode_cursor, metric_totals
 
 STATS_CACHE_SECONDS = 300
 
@@ -18,6 +18,26 @@ STATS_CACHE_SECONDS = 300
 def ingestion_list(*, user: Any) -> QuerySet:
     return (
         Ingestion.objects.filter(user=user).defer("body").select_related("duplicate_of").order_by("-received_at", "-id")
+    )
+
+
+INGESTIONS_PAGE_SIZE = 100
+
+
+def ingestion_page(*, user: Any, cursor: str | None = None, limit: int | None = None) -> Page:
+    """One page of exports, newest first: keyset pagination on (received_at, id), stable under inserts."""
+    limit = limit or INGESTIONS_PAGE_SIZE
+    queryset = ingestion_list(user=user)
+    if cursor:
+        before_time, before_id = decode_cursor(cursor)
+        queryset = queryset.filter(received_at__lte=before_time).filter(
+            Q(received_at__lt=before_time) | Q(received_at=before_time, id__lt=before_id)
+        )
+    rows = list(queryset[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(
+        [ingestion_summary(row) for row in rows], encode_cursor(rows[-1].received_at, rows[-1].id) if more else None
     )
 
 
@@ -59,7 +79,7 @@ def user_stats(*, user: Any) -> dict[str, Any]:
     key = _stats_key(user.pk)
     stats = cache_get(key)
     if stats is None:
-        synced = Q(status__in=[*Ingestion.ANSWERED_OK, Ingestion.Status.DUPLICATE])
+        synced = Q(status__in=Ingestion.SYNCED)
         ingestions = Ingestion.objects.filter(user=user).aggregate(
             count=Count("id"), size=Sum("body_size"), last=Max("received_at", filter=synced)
         )
@@ -79,6 +99,8 @@ def invalidate_user_stats(user_id: int) -> None:
 
 
 def active_user_count(*, within: timedelta = timedelta(hours=24)) -> int:
-    """Users whose phone synced (any answered export) within ``within``."""
+    """Users whose phone synced (an export answered 200) within ``within``: a phone that only
+    sends rejected bodies is not syncing."""
     since = timezone.now() - within
-    return Ingestion.objects.filter(received_at__gte=since).values("user_id").distinct().count()
+    answered = Ingestion.objects.filter(received_at__gte=since, status__in=Ingestion.SYNCED)
+    return answered.values("user_id").distinct().count()

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
 from audit.models import AuditEvent
 from ingest.models import Ingestion
+from ingest.services import ingest_export
 from metrics.models import Sample, Workout
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +157,16 @@ def test_delete_all_data_erases_everything_but_keys_and_audit(alice_client, alic
     assert alice_key[0].__class__.objects.filter(pk=alice_key[0].pk).exists()
     event = AuditEvent.objects.get(action="data.deleted")
     assert event.metadata["samples"] == samples and event.metadata["ingestions"] == 1
+
+
+def test_ingestions_are_listed_newest_first_a_page_at_a_time(alice, alice_client, monkeypatch):
+    monkeypatch.setattr("ingest.queries.INGESTIONS_PAGE_SIZE", 2)
+    ids = [
+        ingest_export(user=alice, api_key=None, body=json.dumps({"data": {"n": [i]}}).encode())["ingestion_id"]
+        for i in range(3)
+    ]
+    first = alice_client.get("/v1/ingestions").json()
+    second = alice_client.get(first["next"]).json()
+    assert [i["id"] for i in first["ingestions"]] == ids[::-1][:2]
+    assert [i["id"] for i in second["ingestions"]] == ids[:1]
+    assert second["next"] is None
