@@ -185,6 +185,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+# Only once every client reaches the host over HTTPS: browsers remember it (0 = off).
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
