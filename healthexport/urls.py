@@ -6,6 +6,7 @@ from healthexport.views import HealthView, ReadyView, metrics_view
 admin.site.site_header = "healthexport administration"
 admin.site.site_title = "healthexport"
 admin.site.index_title = "Health data service"
+admin.site.site_url = None  # there is no public site to link to: the API is for the app
 
 urlpatterns = [
     path("health", HealthView.as_view(), name="health"),

@@ -81,6 +81,9 @@ class IngestionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Ingestion | None = None) -> bool:
+        return False
+
     def has_delete_permission(self, request: HttpRequest, obj: Ingestion | None = None) -> bool:
         return False
 

@@ -44,3 +44,14 @@ def test_exports_cannot_be_added_or_deleted_in_the_admin(client, staff, alice):
     pk = Ingestion.objects.get(public_id=ingestion["ingestion_id"]).pk
     assert client.get("/admin/ingest/ingestion/add/").status_code == 403
     assert client.get(f"/admin/ingest/ingestion/{pk}/delete/").status_code == 403
+
+
+def test_an_export_opens_read_only(client, staff, alice):
+    answer = ingest_export(user=alice, api_key=None, body=fixture_bytes("small.json"))
+    client.force_login(staff)
+    pk = Ingestion.objects.get(public_id=answer["ingestion_id"]).pk
+    page = client.get(f"/admin/ingest/ingestion/{pk}/change/")
+    assert page.status_code == 200
+    assert "View ingestion" in page.content.decode()
+    assert 'name="_save"' not in page.content.decode()
+    assert client.post(f"/admin/ingest/ingestion/{pk}/change/", {"status": "failed"}).status_code == 403
