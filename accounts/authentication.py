@@ -19,6 +19,7 @@ from rest_framework.request import Request
 
 from accounts import keys, verification, verify_cache
 from accounts.models import ApiKey, User
+from accounts.ratelimit import ratelimit_note_failed_auth_throttle
 from accounts.services import api_key_mark_used
 from accounts.verification import KeyRejected
 from audit.models import AuditEvent
@@ -45,6 +46,15 @@ def presented_key(request: HttpRequest) -> str | None:
 
 def _failure_ip(group: str, request: HttpRequest) -> str:
     return client_ip(request) or "unknown"
+
+
+RATE_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _window_seconds(rate: str) -> int:
+    """The window of a django-ratelimit rate such as ``20/m`` or ``100/5m``, in seconds."""
+    period = rate.partition("/")[2]
+    return int(period[:-1] or 1) * RATE_UNIT_SECONDS[period[-1]]
 
 
 def _failure_usage(request: HttpRequest, *, increment: bool) -> dict[str, Any] | None:
@@ -110,10 +120,11 @@ class ApiKeyAuthentication(BaseAuthentication):
                 metadata={"limit": "auth_failures_per_ip", "rate": settings.AUTH_FAILURES_PER_IP},
             )
         instrumentation.record_auth_failure("throttled")
+        wait = max(1, usage["time_left"])
+        window = _window_seconds(settings.AUTH_FAILURES_PER_IP)
+        ratelimit_note_failed_auth_throttle(request, limit=usage["limit"], window=window, reset=wait)
         # The error handler maps Throttled to 429 rate_limited; DRF sets Retry-After from ``wait``.
-        raise exceptions.Throttled(
-            wait=max(1, usage["time_left"]), detail="Too many failed authentications from this address."
-        )
+        raise exceptions.Throttled(wait=wait, detail="Too many failed authentications from this address.")
 
     def _record_failure(self, request: HttpRequest, rejection: KeyRejected) -> None:
         instrumentation.record_auth_failure(rejection.reason)

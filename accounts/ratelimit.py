@@ -458,6 +458,29 @@ class ApiKeyRateThrottle(BaseThrottle):
         return True
 
 
+@dataclass(frozen=True)
+class FailedAuthThrottle:
+    """The per-IP throttle on failed authentications, in the same headers as the per-key limits."""
+
+    limit: int
+    window: int
+    reset: int
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": str(self.reset),
+            "RateLimit-Policy": f'"failed-auth";q={self.limit};w={self.window}',
+            "RateLimit": f'"failed-auth";r=0;t={self.reset}',
+        }
+
+
+def ratelimit_note_failed_auth_throttle(request: Any, *, limit: int, window: int, reset: int) -> None:
+    """Make the 429 of the failed-authentication throttle carry the rate-limit headers too."""
+    setattr(_django_request(request), DECISION_ATTR, FailedAuthThrottle(limit=limit, window=window, reset=reset))
+
+
 class RateLimitHeadersMiddleware:
     """Writes the rate-limit headers of the request's decision on its answer (2xx, 429, any)."""
 
@@ -466,7 +489,7 @@ class RateLimitHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        decision: Decision | None = getattr(request, DECISION_ATTR, None)
+        decision: Decision | FailedAuthThrottle | None = getattr(request, DECISION_ATTR, None)
         if decision is not None:
             for name, value in decision.headers().items():
                 response[name] = value

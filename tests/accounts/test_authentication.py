@@ -228,6 +228,10 @@ def test_repeated_failures_from_one_ip_are_throttled(alice_key, api_client, sett
             assert response.status_code == 429
             assert response.json()["error"]["code"] == "rate_limited"
             assert 1 <= int(response["Retry-After"]) <= 60
+            assert response["RateLimit-Limit"] == "3"
+            assert response["RateLimit-Remaining"] == "0"
+            assert response["RateLimit-Reset"] == response["Retry-After"]
+            assert response["RateLimit-Policy"] == '"failed-auth";q=3;w=60'
         # Even a valid key is throttled from that address until the window ends (it was never cached).
         assert api_client.get(WHOAMI, **bearer(plaintext)).status_code == 429
         # Another address is not.
