@@ -81,3 +81,18 @@ def test_ready_is_503_naming_the_database_when_it_is_unreachable(redis_url):
     assert answer["body"]["status"] == "unavailable"
     assert answer["body"]["checks"]["database"] == "unavailable"
     assert answer["body"]["checks"]["cache"] == "ok"
+
+
+def test_ingest_is_503_when_the_database_is_unreachable():
+    code = (
+        "from django.test import Client; import json\n"
+        "key = 'hx_abcd1234_' + 'a' * 43\n"
+        "r = Client(HTTP_HOST='localhost').post('/v1/ingest', b'{\"data\": {}}', content_type='application/json',"
+        " HTTP_AUTHORIZATION='Bearer ' + key)\n"
+        "print(json.dumps({'status': r.status_code, 'body': r.json()}))"
+    )
+    result = run_django(code, SECRET_KEY="x", DATABASE_URL="postgis://postgres@127.0.0.1:1/nowhere")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["status"] == 503
+    assert answer["body"]["error"]["code"] == "service_unavailable"
