@@ -338,8 +338,9 @@ def test_with_redis_unreachable_requests_are_served_and_ready_is_degraded(alice_
 
 @pytest.mark.django_db(transaction=True)
 def test_200_concurrent_http_requests_against_a_limit_of_100_let_exactly_100_through(alice_key, live_server, settings):
-    """Threads against pytest-django's threaded live server: the whole HTTP stack, 50 requests in
-    flight at a time (each server thread holds a database connection; PostgreSQL allows 100)."""
+    """Threads against pytest-django's threaded live server: the whole HTTP stack, 20 requests in
+    flight at a time (each server thread holds a database connection: well under PostgreSQL's 100,
+    whatever else the machine has open)."""
     settings.RATELIMIT_REQUESTS_PER_HOUR = 100
     _, plaintext = alice_key
 
@@ -356,10 +357,11 @@ def test_200_concurrent_http_requests_against_a_limit_of_100_let_exactly_100_thr
         except urllib.error.HTTPError as error:
             return error.code
 
-    with ThreadPoolExecutor(max_workers=50) as pool:
+    with ThreadPoolExecutor(max_workers=20) as pool:
         statuses = list(pool.map(attempt, range(200)))
 
-    assert statuses.count(400) == 100  # admitted, then refused by validation
+    counted = {status: statuses.count(status) for status in set(statuses)}
+    assert statuses.count(400) == 100, counted  # admitted, then refused by validation
     assert statuses.count(429) == 100
     assert exceeded_events().count() == 1
 
