@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+# (metric name, items of it done, items of it in all): how import_export draws its progress bar.
+Progress = Callable[[str, int, int], None]
 
 MAX_ERRORS = 100
 
@@ -32,6 +36,7 @@ class IngestReport:
     other: dict[str, Counts] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     error_count: int = 0
+    progress: Progress | None = None
 
     def metric(self, name: str) -> Counts:
         return self.metrics.setdefault(name, Counts())

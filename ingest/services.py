@@ -38,7 +38,7 @@ from ingest.payload import (
     parse_payload,
 )
 from ingest.queries import invalidate_user_stats
-from ingest.report import IngestReport
+from ingest.report import IngestReport, Progress
 from ingest.writers import TableSpec, write_new_rows, write_rows, write_workouts
 from metrics import catalog
 from metrics.models import ROLLUP_STEP, BloodPressure, HealthRecord, MetricType, Sample, SleepNight
@@ -96,6 +96,7 @@ def ingest_export(
     content_encoding: str = "",
     idempotency_key: str = "",
     request: HttpRequest | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Store and process one export; returns the answer of CONTRACT.md "POST /v1/ingest"."""
     digest = hashlib.sha256(body).hexdigest()
@@ -113,7 +114,7 @@ def ingest_export(
         idempotency_key=idempotency_key,
         request=request,
     )
-    return ingestion_process(ingestion=ingestion, body=body, request=request)
+    return ingestion_process(ingestion=ingestion, body=body, request=request, progress=progress)
 
 
 def find_processed_duplicate(*, user: Any, digest: str, idempotency_key: str = "") -> Ingestion | None:
@@ -180,7 +181,13 @@ def ingestion_store_raw(
     )
 
 
-def ingestion_process(*, ingestion: Ingestion, body: bytes | None = None, request: HttpRequest | None = None) -> dict:
+def ingestion_process(
+    *,
+    ingestion: Ingestion,
+    body: bytes | None = None,
+    request: HttpRequest | None = None,
+    progress: Progress | None = None,
+) -> dict:
     """Parse, validate and store a stored export; idempotent (safe to re-run on any status)."""
     if body is None:
         body = zlib.decompress(ingestion.body)
@@ -198,7 +205,7 @@ def ingestion_process(*, ingestion: Ingestion, body: bytes | None = None, reques
             )
             if first is not None and first.pk != ingestion.pk:
                 return _finish_as_duplicate(ingestion, first, request)
-            report = IngestReport()
+            report = IngestReport(progress=progress)
             write_payload(user_id=ingestion.user_id, ingestion_id=ingestion.pk, data=data, report=report)
             answer = {"ingestion_id": str(ingestion.public_id), "duplicate_of": None, **report.as_dict()}
             ingestion.status = report.status
@@ -291,6 +298,8 @@ def _metric_chunks(
             rows=rows,
             report=report,
         )
+        if report.progress is not None:
+            report.progress(entry.name, min(offset + ITEMS_PER_CHUNK, len(items)), len(items))
         yield rows
 
 

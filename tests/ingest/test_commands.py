@@ -30,6 +30,12 @@ def test_import_export_ingests_files_for_a_user(alice, tmp_path):
     assert Ingestion.objects.filter(user=alice, status="processed").count() == 2
 
 
+def test_import_export_draws_its_progress_on_stderr(alice):
+    err = StringIO()
+    call_command("import_export", str(FIXTURES / "small.json"), "--user", "alice", stdout=StringIO(), stderr=err)
+    assert "[##############################] heart_rate: 8/8 items" in err.getvalue()
+
+
 def test_import_export_names_an_unknown_user():
     with pytest.raises(CommandError, match="No user 'nobody'"):
         run("import_export", str(FIXTURES / "small.json"), "--user", "nobody")

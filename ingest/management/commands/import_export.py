@@ -11,6 +11,8 @@ from django.core.management.base import BaseCommand, CommandError
 from healthexport.errors import ApiError
 from ingest.services import ingest_export
 
+BAR_WIDTH = 30
+
 
 class Command(BaseCommand):
     help = (
@@ -34,12 +36,13 @@ class Command(BaseCommand):
             if path.suffix == ".gz":
                 body = gzip.decompress(body)
             try:
-                answer = ingest_export(user=owner, api_key=None, body=body)
+                answer = ingest_export(user=owner, api_key=None, body=body, progress=self._draw_progress)
             except ApiError as exc:
                 raise CommandError(f"{path}: {exc.code}: {exc.message}") from None
             counts = [*answer["metrics"].values(), answer["workouts"], *answer["other"].values()]
             for field in totals:
                 totals[field] += sum(c[field] for c in counts)
+            self.stderr.write("\r" + " " * (BAR_WIDTH + 60) + "\r", ending="")
             self.stdout.write(
                 f"[{position}/{len(files)}] {path.name}: {answer['status']} in {time.monotonic() - started:.1f}s"
                 f" (ingestion {answer['ingestion_id']})"
@@ -48,3 +51,10 @@ class Command(BaseCommand):
             f"Imported {len(files)} file(s) for {user}: "
             + ", ".join(f"{count} {field}" for field, count in totals.items())
         )
+
+    def _draw_progress(self, metric: str, done: int, total: int) -> None:
+        """One line on stderr, redrawn in place: the metric being stored and how far it is."""
+        filled = BAR_WIDTH * done // max(total, 1)
+        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+        self.stderr.write(f"\r  [{bar}] {metric[:30]}: {done}/{total} items", ending="")
+        self.stderr.flush()
