@@ -248,10 +248,9 @@ SERIES_COLUMNS = ("workout_id", "kind", "seq", "start", "qty", "min", "max", "un
 
 
 def write_workouts(*, user_id: int, ingestion_id: int, workouts: Sequence[Any], counts: Any) -> None:
-    """Workouts are few per export: the ORM writes them; their routes and series go in bulk.
-
-    A re-sent workout whose content changed replaces its route and series whole.
-    """
+    """Workouts are few per export: the ORM writes them (new ones in one bulk insert); their
+    routes and series go in bulk. A re-sent workout whose content changed replaces its route and
+    series whole."""
     from metrics.models import RoutePoint, Workout, WorkoutSeries
 
     if not workouts:
@@ -263,12 +262,13 @@ def write_workouts(*, user_id: int, ingestion_id: int, workouts: Sequence[Any], 
         ).values_list("external_id", "pk", "content_hash")
     }
     written: list[tuple[int, Any]] = []
+    new: list[tuple[Workout, Any]] = []
     for workout in workouts:
         fields = {**workout.fields, "content_hash": workout.digest, "ingestion_id": ingestion_id}
         existing = stored.get(workout.fields["external_id"])
         if existing is None:
             counts.stored += 1
-            written.append((Workout.objects.create(user_id=user_id, **fields).pk, workout))
+            new.append((Workout(user_id=user_id, **fields), workout))
         elif existing[1] == workout.digest:
             counts.duplicates += 1
         else:
@@ -277,6 +277,8 @@ def write_workouts(*, user_id: int, ingestion_id: int, workouts: Sequence[Any], 
             RoutePoint.objects.filter(workout_id=existing[0]).delete()
             WorkoutSeries.objects.filter(workout_id=existing[0]).delete()
             written.append((existing[0], workout))
+    Workout.objects.bulk_create([row for row, _ in new])
+    written += [(row.pk, workout) for row, workout in new]
     adapt_point, adapt_item = row_adapter(ROUTE_COLUMNS), row_adapter(SERIES_COLUMNS)
     insert_rows(
         RoutePoint._meta.db_table,
