@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from healthexport import partitions
+from healthexport.instrumentation import AUDIT_WRITE_FAILURES
 
 logger = logging.getLogger(__name__)
 USER_AGENT_MAX = 256
@@ -68,20 +69,26 @@ def record_event(
         if api_key is None and isinstance(getattr(request, "auth", None), models.Model):
             api_key = request.auth
     target_type, target_id = _target_fields(target)
-    return AuditEvent.objects.create(
-        occurred_at=occurred_at or timezone.now(),
-        action=action,
-        actor_user=actor,
-        actor_api_key=api_key,
-        actor_key_prefix=getattr(api_key, "prefix", "") or "",
-        target_type=target_type,
-        target_id=target_id,
-        outcome=outcome,
-        ip=client_ip(request) if request is not None else None,
-        user_agent=(request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX] if request is not None else ""),
-        request_id=getattr(request, "request_id", "") if request is not None else "",
-        metadata=metadata or {},
-    )
+    try:
+        return AuditEvent.objects.create(
+            occurred_at=occurred_at or timezone.now(),
+            action=action,
+            actor_user=actor,
+            actor_api_key=api_key,
+            actor_key_prefix=getattr(api_key, "prefix", "") or "",
+            target_type=target_type,
+            target_id=target_id,
+            outcome=outcome,
+            ip=client_ip(request) if request is not None else None,
+            user_agent=(request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX] if request is not None else ""),
+            request_id=getattr(request, "request_id", "") if request is not None else "",
+            metadata=metadata or {},
+        )
+    except Exception:
+        # The caller's change rolls back with it (no change without its event); operators see the count.
+        AUDIT_WRITE_FAILURES.inc()
+        logger.error("audit event %s could not be written", action)
+        raise
 
 
 @dataclass(frozen=True)

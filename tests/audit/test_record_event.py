@@ -85,3 +85,12 @@ def test_client_ip_drops_a_forged_address():
     request = _request(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="not-an-ip")
 
     assert client_ip(request) is None
+
+
+def test_a_failed_audit_write_is_counted_and_raised(alice):
+    from prometheus_client import REGISTRY
+
+    before = REGISTRY.get_sample_value("healthexport_audit_write_failures_total") or 0
+    with pytest.raises(TypeError):
+        record_event(action="apikey.created", actor=alice, metadata={"not json": object()})
+    assert REGISTRY.get_sample_value("healthexport_audit_write_failures_total") == before + 1
