@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -49,3 +51,14 @@ def test_the_schema_documents_the_answers_the_api_really_gives(api_client):
 def test_the_docs_page_is_served_without_a_key(api_client):
     response = api_client.get("/v1/docs")
     assert response.status_code == 200 and b"redoc" in response.content.lower()
+
+
+def test_the_docs_page_needs_no_cdn(client):
+    """Redoc's script comes from our own static files: the docs work on an offline server."""
+    page = client.get("/v1/docs").content.decode()
+    script = re.search(r'<script src="([^"]+redoc[^"]+\.js)"', page)
+    assert script is not None
+    assert script.group(1).startswith("/static/")
+    asset = client.get(script.group(1))
+    assert asset.status_code == 200
+    asset.close()
