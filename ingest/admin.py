@@ -45,6 +45,7 @@ class IngestionAdmin(admin.ModelAdmin):
         "body_sha256",
         "content_encoding",
         "idempotency_key",
+        "automation",
         "request_id",
         "duplicate_of",
         "error",

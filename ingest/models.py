@@ -40,6 +40,9 @@ class Ingestion(models.Model):
     content_encoding = models.CharField(max_length=16, blank=True, default="")
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
     request_id = models.CharField(max_length=128, blank=True, default="")
+    automation = models.JSONField(
+        default=dict, blank=True, help_text="The app's automation headers: name, id, aggregation, period, session."
+    )
     duplicate_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="duplicates"
     )

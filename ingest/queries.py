@@ -58,6 +58,7 @@ def ingestion_summary(ingestion: Ingestion, *, detail: bool = False) -> dict[str
         "size": ingestion.body_size,
         "duplicate_of": str(ingestion.duplicate_of.public_id) if ingestion.duplicate_of else None,
         "error": ingestion.error,
+        "automation": ingestion.automation,
     }
     if detail:
         summary.update(

@@ -95,6 +95,7 @@ def ingest_export(
     body: bytes,
     content_encoding: str = "",
     idempotency_key: str = "",
+    automation: dict[str, str] | None = None,
     request: HttpRequest | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -103,7 +104,13 @@ def ingest_export(
     first = find_processed_duplicate(user=user, digest=digest, idempotency_key=idempotency_key)
     if first is not None:
         return ingestion_record_duplicate(
-            user=user, api_key=api_key, first=first, digest=digest, size=len(body), request=request
+            user=user,
+            api_key=api_key,
+            first=first,
+            digest=digest,
+            size=len(body),
+            automation=automation or {},
+            request=request,
         )
     ingestion = ingestion_store_raw(
         user=user,
@@ -112,6 +119,7 @@ def ingest_export(
         digest=digest,
         content_encoding=content_encoding,
         idempotency_key=idempotency_key,
+        automation=automation or {},
         request=request,
     )
     return ingestion_process(ingestion=ingestion, body=body, request=request, progress=progress)
@@ -136,7 +144,14 @@ def duplicate_answer(*, ingestion: Ingestion, first: Ingestion) -> dict[str, Any
 
 
 def ingestion_record_duplicate(
-    *, user: Any, api_key: Any, first: Ingestion, digest: str, size: int, request: HttpRequest | None
+    *,
+    user: Any,
+    api_key: Any,
+    first: Ingestion,
+    digest: str,
+    size: int,
+    automation: dict[str, str],
+    request: HttpRequest | None,
 ) -> dict[str, Any]:
     """A re-sent export: recorded and audited, no sample touched, the first answer repeated."""
     with transaction.atomic():
@@ -147,6 +162,7 @@ def ingestion_record_duplicate(
             duplicate_of=first,
             body_sha256=digest,
             body_size=size,
+            automation=automation,
             request_id=getattr(request, "request_id", ""),
             processed_at=timezone.now(),
         )
@@ -166,6 +182,7 @@ def ingestion_store_raw(
     content_encoding: str,
     idempotency_key: str,
     request: HttpRequest | None,
+    automation: dict[str, str] | None = None,
 ) -> Ingestion:
     """Commit the raw body before processing (compressed outside any transaction: it is slow)."""
     compressed = zlib.compress(body, 1)
@@ -177,6 +194,7 @@ def ingestion_store_raw(
         body_size=len(body),
         content_encoding=content_encoding,
         idempotency_key=idempotency_key[:255],
+        automation=automation or {},
         request_id=getattr(request, "request_id", ""),
     )
 

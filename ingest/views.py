@@ -14,6 +14,14 @@ from healthexport.errors import UnsupportedMediaType
 from ingest.body import read_body
 from ingest.services import ingest_export
 
+# Headers Health Auto Export adds to describe the automation that sent the export.
+AUTOMATION_HEADERS = ("automation-name", "automation-id", "automation-aggregation", "automation-period", "session-id")
+
+
+def automation_headers(request: Request) -> dict[str, str]:
+    """Which automation of the app sent this (kept with the export, shown in /v1/ingestions)."""
+    return {name: request.headers[name][:200] for name in AUTOMATION_HEADERS if request.headers.get(name)}
+
 
 class IngestView(APIView):
     """POST /v1/ingest: one Health Auto Export export (CONTRACT.md "POST /v1/ingest")."""
@@ -33,6 +41,7 @@ class IngestView(APIView):
             body=body,
             content_encoding=encoding,
             idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
+            automation=automation_headers(request),
             request=request._request,
         )
         for metric, counts in answer["metrics"].items():

@@ -121,3 +121,22 @@ def test_bob_resending_alices_export_is_not_a_duplicate(alice_client, bob_client
     post(alice_client, fixture_bytes("small.json"))
     answer = post(bob_client, fixture_bytes("small.json")).json()
     assert answer["status"] == "processed"
+
+
+def test_the_apps_automation_headers_are_kept_with_the_export(alice_client):
+    headers = {
+        "HTTP_AUTOMATION_NAME": "Hourly metrics",
+        "HTTP_AUTOMATION_ID": "A1B2",
+        "HTTP_AUTOMATION_PERIOD": "sinceLastSync",
+        "HTTP_SESSION_ID": "S-9",
+    }
+    answer = post(alice_client, fixture_bytes("small.json"), **headers).json()
+    stored = Ingestion.objects.get(public_id=answer["ingestion_id"])
+    assert stored.automation == {
+        "automation-name": "Hourly metrics",
+        "automation-id": "A1B2",
+        "automation-period": "sinceLastSync",
+        "session-id": "S-9",
+    }
+    listed = alice_client.get(f"/v1/ingestions/{answer['ingestion_id']}").json()
+    assert listed["automation"]["automation-name"] == "Hourly metrics"
