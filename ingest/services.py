@@ -158,19 +158,12 @@ def ingestion_record_duplicate(
         ingestion = Ingestion.objects.create(
             user=user,
             api_key=api_key,
-            status=Ingestion.Status.DUPLICATE,
-            duplicate_of=first,
             body_sha256=digest,
             body_size=size,
             automation=automation,
             request_id=getattr(request, "request_id", ""),
-            processed_at=timezone.now(),
         )
-        answer = duplicate_answer(ingestion=ingestion, first=first)
-        ingestion.result = answer
-        ingestion.save(update_fields=["result"])
-        _audit(ingestion, "ingest.duplicate", request, {"duplicate_of": str(first.public_id), "bytes": size})
-    return answer
+        return _finish_as_duplicate(ingestion, first, request)
 
 
 def ingestion_store_raw(
@@ -366,6 +359,7 @@ def _lock_user(user_id: int) -> None:
 
 
 def _finish_as_duplicate(ingestion: Ingestion, first: Ingestion, request: HttpRequest | None) -> dict[str, Any]:
+    """Mark an export a duplicate of ``first`` (whose answer it repeats) and audit it."""
     answer = duplicate_answer(ingestion=ingestion, first=first)
     ingestion.status = Ingestion.Status.DUPLICATE
     ingestion.duplicate_of = first
