@@ -128,13 +128,19 @@ def _fetch_existing(spec: TableSpec, user_id: int, rows: Sequence[Row]) -> dict[
 
 @contextmanager
 def row_stream(table: str, columns: Sequence[str]) -> Iterator[Callable[[tuple], None]]:
-    """A writer of rows as they come: one COPY on PostgreSQL (the server inserts while the caller
-    prepares the next rows), batched executemany elsewhere."""
+    """A writer of rows as they come: one binary COPY on PostgreSQL (the server inserts while the
+    caller prepares the next rows), batched executemany elsewhere.
+
+    Binary COPY sends each value in its column's own type: about 4x cheaper per row than text
+    COPY, which formats every timestamp as text (bench/ingest.py).
+    """
     quote = connection.ops.quote_name
     column_list = ", ".join(quote(c) for c in columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            with cursor.cursor.copy(f"COPY {quote(table)} ({column_list}) FROM STDIN") as copy:
+            types = _column_types(cursor, table, columns)
+            with cursor.cursor.copy(f"COPY {quote(table)} ({column_list}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(types)
                 yield copy.write_row
             return
         sql = f"INSERT INTO {quote(table)} ({column_list}) VALUES ({', '.join(['%s'] * len(columns))})"  # noqa: S608
@@ -149,6 +155,16 @@ def row_stream(table: str, columns: Sequence[str]) -> Iterator[Callable[[tuple],
         yield write
         if batch:
             cursor.executemany(sql, batch)
+
+
+def _column_types(cursor: Any, table: str, columns: Sequence[str]) -> list[int]:
+    """The type OIDs of ``columns`` of ``table``, in their order."""
+    cursor.execute(
+        "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+        [table],
+    )
+    types = dict(cursor.fetchall())
+    return [types[column] for column in columns]
 
 
 def insert_rows(table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
