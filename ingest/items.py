@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 from django.contrib.gis.geos import GEOSGeometry
+from msgspec import UNSET, UnsetType
 
 from ingest.parsing import (
     ItemError,
@@ -26,9 +28,9 @@ from ingest.parsing import (
     parse_optional_number,
     parse_text,
 )
-from ingest.payload import decode
+from ingest.payload import decode_item
 from ingest.report import Counts, IngestReport
-from ingest.writers import Row
+from ingest.writers import RowCollector, RowSink
 from metrics import catalog
 from metrics.units import UnitMismatch, converter
 
@@ -78,34 +80,12 @@ def content_hash(item: Any) -> str:
     return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-class RowCollector:
-    """Rows of one table by natural key, deduplicating repeats inside the body."""
-
-    def __init__(self) -> None:
-        self.rows: dict[tuple, Row] = {}
-
-    def add(self, key: tuple, values: tuple, counts: Counts) -> None:
-        seen = self.rows.get(key)
-        if seen is None:
-            self.rows[key] = Row(key, values, counts)
-        elif seen.values == values:
-            counts.duplicates += 1
-        else:
-            counts.updated += 1
-            self.rows[key] = Row(key, values, seen.counts)
-
-    def __bool__(self) -> bool:
-        return bool(self.rows)
-
-    def values(self) -> list[Row]:
-        return list(self.rows.values())
-
-
 class MetricRows:
-    """Collected rows of the metrics section, one collector per table."""
+    """Where the rows of the metrics section go, one sink per table: collected by default; the
+    samples of a fresh range may stream straight into their table."""
 
-    def __init__(self) -> None:
-        self.samples = RowCollector()
+    def __init__(self, samples: RowSink | None = None) -> None:
+        self.samples: RowSink = samples if samples is not None else RowCollector()
         self.blood_pressure = RowCollector()
         self.sleep_nights = RowCollector()
 
@@ -142,7 +122,7 @@ def collect_metric(
                 **_where(name, index, "units"),
             )
         return
-    handler = _blood_pressure_item if name == "blood_pressure" else _quantity_item
+    handler = ITEM_HANDLERS.get(name, _quantity_item)
     bounds = catalog.BOUNDS.get(name)
     metric = MetricContext(
         name=name,
@@ -153,32 +133,86 @@ def collect_metric(
         cumulative=catalog.is_cumulative(name),
     )
     for index, raw in enumerate(items, start=first_index):
-        item = decode(raw)
         try:
-            if not isinstance(item, dict):
-                raise ItemError("invalid_item", "an item must be an object", None)
-            if name == "sleep_analysis" and "startDate" not in item and "qty" not in item:
-                _sleep_night_item(item, rows, counts)
-            else:
-                handler(item, metric, rows, counts)
+            handler(raw, metric, rows, counts)
         except ItemError as exc:
             report.reject(counts, exc.code, exc.message, **_where(name, index, exc.field))
 
 
-def _quantity_item(item: dict, metric: MetricContext, rows: MetricRows, counts: Counts) -> None:
-    if "startDate" in item:  # unaggregated sleep stages (and any other interval sample)
-        start, offset = parse_instant(item["startDate"], "startDate")
-        end, _ = parse_instant(item.get("endDate"), "endDate")
+class QuantityItem(msgspec.Struct):
+    """The fields of a quantity item that are read, decoded straight from the body.
+
+    msgspec checks the numbers and text as it decodes (in C, with no dict built); an item it
+    refuses is decoded again as a dict to say precisely what is wrong. Dates stay as sent, for
+    ``parse_instant`` to read and to name what is wrong with them.
+    """
+
+    date: Any = None
+    startDate: Any = UNSET
+    endDate: Any = None
+    qty: float | UnsetType = UNSET
+    Avg: float | UnsetType = UNSET
+    Min: float | None = None
+    Max: float | None = None
+    source: str | None = None
+    mealTime: Any = None
+    reason: Any = None
+    value: Any = None
+
+
+_quantity_item_decoder = msgspec.json.Decoder(QuantityItem)
+
+
+def _quantity_fields(raw: msgspec.Raw) -> QuantityItem:
+    try:
+        return _quantity_item_decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise _refused(
+            decode_item(raw), exc, "an item", numbers=("qty", "Avg"), optional=("Min", "Max"), texts=("source",)
+        ) from None
+
+
+def _refused(
+    item: Any,
+    exc: msgspec.ValidationError,
+    what: str,
+    *,
+    numbers: tuple[str, ...],
+    optional: tuple[str, ...] = (),
+    texts: tuple[str, ...] = (),
+) -> ItemError:
+    """What is wrong with an item msgspec refused: the field of the wrong type, checked by the
+    parser that names the problem (``numbers`` must be numbers when present, ``optional`` may
+    also be null)."""
+    if not isinstance(item, dict):
+        return ItemError("invalid_item", f"{what} must be an object", None)
+    try:
+        for key in numbers:
+            if key in item:
+                parse_number(item[key], key)
+        for key in optional:
+            parse_optional_number(item.get(key), key)
+        for key in texts:
+            parse_text(item.get(key), key)
+    except ItemError as error:
+        return error
+    return ItemError("invalid_item", str(exc), None)
+
+
+def _quantity_item(raw: msgspec.Raw, metric: MetricContext, rows: MetricRows, counts: Counts) -> None:
+    item = _quantity_fields(raw)
+    if item.startDate is not UNSET:  # unaggregated sleep stages (and any other interval sample)
+        start, offset = parse_instant(item.startDate, "startDate")
+        end, _ = parse_instant(item.endDate, "endDate")
         if end < start:
             raise ItemError("end_before_start", "endDate is before startDate", "endDate")
     else:
-        start, offset = parse_instant(item.get("date"), "date")
+        start, offset = parse_instant(item.date, "date")
         end = None
-    if "qty" in item:
-        qty_field, qty, low, high = "qty", parse_number(item["qty"], "qty"), None, None
-    elif "Avg" in item:
-        qty_field, qty = "Avg", parse_number(item["Avg"], "Avg")
-        low, high = parse_optional_number(item.get("Min"), "Min"), parse_optional_number(item.get("Max"), "Max")
+    if item.qty is not UNSET:
+        qty_field, qty, low, high = "qty", item.qty, None, None
+    elif item.Avg is not UNSET:
+        qty_field, qty, low, high = "Avg", item.Avg, item.Min, item.Max
     else:
         raise ItemError("missing_value", "the item has neither qty nor Avg", "qty")
     convert = metric.convert
@@ -198,20 +232,27 @@ def _quantity_item(item: dict, metric: MetricContext, rows: MetricRows, counts: 
     if low is not None and high is not None and low > high:
         raise ItemError("out_of_range", f"Min {low:g} is above Max {high:g}", "Min")
     context = _context(item)
-    source = parse_text(item.get("source"), "source")
+    source = parse_text(item.source, "source")
     rows.samples.add((metric.metric_id, start, source), (end, qty, low, high, metric.units, offset, context), counts)
 
 
-def _context(item: dict) -> str:
+def _context(item: QuantityItem) -> str:
     """The text some metrics add: meal time (glucose), reason (insulin), value (handwashing, sleep stage)."""
-    for key in CONTEXT_FIELDS:
-        value = item.get(key)
+    for value in (item.mealTime, item.reason, item.value):
         if isinstance(value, str):
             return value[:64]
     return ""
 
 
-def _blood_pressure_item(item: dict, metric: MetricContext, rows: MetricRows, counts: Counts) -> None:
+def _item_object(raw: msgspec.Raw) -> dict:
+    item = decode_item(raw)
+    if not isinstance(item, dict):
+        raise ItemError("invalid_item", "an item must be an object", None)
+    return item
+
+
+def _blood_pressure_item(raw: msgspec.Raw, metric: MetricContext, rows: MetricRows, counts: Counts) -> None:
+    item = _item_object(raw)
     units = metric.units
     start, offset = parse_instant(item.get("date"), "date")
     systolic = parse_number(item.get("systolic"), "systolic")
@@ -222,6 +263,15 @@ def _blood_pressure_item(item: dict, metric: MetricContext, rows: MetricRows, co
         raise ItemError("out_of_range", f"diastolic {diastolic:g} is not below systolic {systolic:g}", "diastolic")
     source = parse_text(item.get("source"), "source")
     rows.blood_pressure.add((start, source), (systolic, diastolic, units or "mmHg", offset), counts)
+
+
+def _sleep_item(raw: msgspec.Raw, metric: MetricContext, rows: MetricRows, counts: Counts) -> None:
+    """sleep_analysis: an aggregated night, or an unaggregated stage (a quantity with startDate)."""
+    item = _item_object(raw)
+    if "startDate" in item or "qty" in item:
+        _quantity_item(raw, metric, rows, counts)
+    else:
+        _sleep_night_item(item, rows, counts)
 
 
 def _sleep_night_item(item: dict, rows: MetricRows, counts: Counts) -> None:
@@ -237,6 +287,9 @@ def _sleep_night_item(item: dict, rows: MetricRows, counts: Counts) -> None:
     source = parse_text(item.get("source") or item.get("sleepSource") or item.get("inBedSource"), "source")
     extra = {k: v for k, v in item.items() if k not in SLEEP_NIGHT_KNOWN}
     rows.sleep_nights.add((night, source), (*durations, *times, offset or 0, extra), counts)
+
+
+ITEM_HANDLERS = {"blood_pressure": _blood_pressure_item, "sleep_analysis": _sleep_item}
 
 
 class WorkoutData:
@@ -260,25 +313,83 @@ def _quantity(value: Any, field: str, unit: str) -> float | None:
         raise ItemError("unit_mismatch", f"{field} unit {value.get('units')!r} is not a {unit} unit", field) from None
 
 
+ROUTE_COORDINATES = ("latitude", "longitude", "lat", "lon")
 ROUTE_EXTRAS = ("altitude", "speed", "course", "horizontalAccuracy", "verticalAccuracy")
 
 
-def _route_point(point: Any, position: int, report: IngestReport, index: int) -> tuple | None:
+class RoutePointItem(msgspec.Struct):
+    """The fields of a route point that are read (version 2 names, or version 1's lat/lon)."""
+
+    latitude: float | UnsetType = UNSET
+    longitude: float | UnsetType = UNSET
+    lat: float | UnsetType = UNSET
+    lon: float | UnsetType = UNSET
+    timestamp: Any = None
+    altitude: float | None = None
+    speed: float | None = None
+    course: float | None = None
+    horizontalAccuracy: float | None = None
+    verticalAccuracy: float | None = None
+
+
+def _route(points: Any, report: IngestReport, index: int) -> list[tuple]:
+    """The valid points of a workout's route; each bad one is reported with its position.
+
+    The whole route is checked for types in one msgspec call (routes run to thousands of
+    points); only a route with a point of the wrong type is gone through point by point.
+    """
     try:
-        if not isinstance(point, dict):
-            raise ItemError("invalid_item", "a route point must be an object", "")
-        lat_key = "latitude" if "latitude" in point else "lat"
-        lon_key = "longitude" if "longitude" in point else "lon"
-        latitude = parse_number(point.get(lat_key), lat_key)
-        longitude = parse_number(point.get(lon_key), lon_key)
-        check_range(latitude, *catalog.ROUTE_LATITUDE, lat_key, "degrees")
-        check_range(longitude, *catalog.ROUTE_LONGITUDE, lon_key, "degrees")
-        timestamp, _ = parse_optional_instant(point.get("timestamp"), "timestamp")
-        extras = [parse_optional_number(point.get(key), key) for key in ROUTE_EXTRAS]
-    except ItemError as exc:
-        _report_nested(report, exc, f"route[{position}]", index)
+        typed: list[RoutePointItem | None] = msgspec.convert(points or [], list[RoutePointItem])
+    except msgspec.ValidationError:
+        typed = [_route_point_fields(point, position, report, index) for position, point in enumerate(points)]
+    route = []
+    for position, point in enumerate(typed):
+        if point is None:
+            continue
+        try:
+            route.append(_route_point(point))
+        except ItemError as exc:
+            _report_nested(report, exc, f"route[{position}]", index)
+    return route
+
+
+def _route_point_fields(point: Any, position: int, report: IngestReport, index: int) -> RoutePointItem | None:
+    try:
+        return msgspec.convert(point, RoutePointItem)
+    except msgspec.ValidationError as exc:
+        error = _refused(
+            point, exc, "a route point", numbers=("latitude", "longitude", "lat", "lon"), optional=ROUTE_EXTRAS
+        )
+        _report_nested(report, error, f"route[{position}]", index)
         return None
-    return (timestamp, latitude, longitude, *extras)
+
+
+def _route_point(point: RoutePointItem) -> tuple:
+    latitude = _coordinate(point.latitude, point.lat, "latitude", "lat", catalog.ROUTE_LATITUDE)
+    longitude = _coordinate(point.longitude, point.lon, "longitude", "lon", catalog.ROUTE_LONGITUDE)
+    timestamp, _ = parse_optional_instant(point.timestamp, "timestamp")
+    return (
+        timestamp,
+        latitude,
+        longitude,
+        point.altitude,
+        point.speed,
+        point.course,
+        point.horizontalAccuracy,
+        point.verticalAccuracy,
+    )
+
+
+def _coordinate(
+    value: float | UnsetType, short: float | UnsetType, field: str, short_field: str, bounds: tuple
+) -> float:
+    """A latitude or longitude, under its version 2 name or its version 1 one."""
+    if value is UNSET:
+        value, field = short, short_field
+    if value is UNSET:
+        raise ItemError("invalid_number", f"{field} must be a number, got None", field)
+    check_range(value, *bounds, field, "degrees")
+    return value
 
 
 def _report_nested(report: IngestReport, exc: ItemError, where: str, index: int) -> None:
@@ -311,8 +422,8 @@ def collect_workouts(items: list, report: IngestReport) -> list[WorkoutData]:
     counts.received += len(items)
     workouts: dict[str, WorkoutData] = {}
     for index, raw in enumerate(items):
-        item = decode(raw)
         try:
+            item = decode_item(raw)
             if not isinstance(item, dict):
                 raise ItemError("invalid_item", "a workout must be an object", None)
             workout = _workout(index, item, report)
@@ -354,11 +465,7 @@ def _workout(index: int, item: dict, report: IngestReport) -> WorkoutData:
             if value < 0:
                 raise ItemError("out_of_range", f"{key} is negative", key)
             fields[column] = value
-    route = [
-        point
-        for position, raw in enumerate(item.get("route") or [])
-        if (point := _route_point(raw, position, report, index)) is not None
-    ]
+    route = _route(item.get("route"), report, index)
     series: list[tuple] = []
     extra: dict[str, Any] = {}
     for key, value in item.items():
@@ -381,16 +488,16 @@ def route_line(route: list[tuple]) -> GEOSGeometry:
     return GEOSGeometry(memoryview(wkb), srid=4326)
 
 
-def collect_other(section: str, items: Any, report: IngestReport) -> RowCollector:
+def collect_other(section: str, items: list[msgspec.Raw], report: IngestReport) -> RowCollector:
     """Items of symptoms, ecg, stateOfMind, … or any section name the app adds later."""
     collector = RowCollector()
     counts = report.section(section)
-    if isinstance(items, dict):
-        items = [items]
     counts.received += len(items)
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            report.reject(counts, "invalid_item", "an item must be an object", section=section, index=index)
+    for index, raw in enumerate(items):
+        try:
+            item = _item_object(raw)
+        except ItemError as exc:
+            report.reject(counts, exc.code, exc.message, section=section, index=index, field=exc.field)
             continue
         digest = content_hash(item)
         start = None

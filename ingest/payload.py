@@ -7,12 +7,15 @@ items are decoded one at a time while they are validated, then dropped.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from healthexport.errors import InvalidJson, InvalidPayload
+from ingest.parsing import ItemError
 
 LIST_SECTIONS = ("metrics", "workouts")
 
@@ -41,15 +44,10 @@ class Payload:
     other: dict[str, msgspec.Raw] = field(default_factory=dict)
 
 
-class _ItemTime(msgspec.Struct):
-    date: Any = None
-    startDate: Any = None
-
-
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw] | None)
-_item_time = msgspec.json.Decoder(_ItemTime)
 _metric_header = msgspec.json.Decoder(MetricHeader)
 _metric_entry = msgspec.json.Decoder(MetricEntry)
+_raw_object = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _any = msgspec.json.Decoder()
 
 
@@ -104,16 +102,40 @@ def decode_metric_items(raw: msgspec.Raw) -> list[msgspec.Raw] | None:
         return None
 
 
-def decode(raw: msgspec.Raw | Any) -> Any:
-    """One item as Python values (already-decoded values pass through)."""
-    return _any.decode(raw) if isinstance(raw, msgspec.Raw) else raw
-
-
-def item_time_text(raw: msgspec.Raw) -> str | None:
-    """An item's ``date`` (or ``startDate``) without decoding the rest of it; None if it has none."""
+def decode_item(raw: msgspec.Raw) -> Any:
+    """One item as Python values; a number too large for a float is that item's error."""
     try:
-        times = _item_time.decode(raw)
+        return _any.decode(raw)
+    except msgspec.ValidationError:  # msgspec refuses only such numbers here; say where it is
+        path = _infinite_number_path(json.loads(bytes(raw)))
+        raise ItemError("invalid_number", f"{path or 'a number'} is too large for a number", path) from None
+
+
+def _infinite_number_path(value: Any, path: str = "") -> str | None:
+    """Where the first infinite float is inside ``value`` (``a.b[2]``): the standard library
+    reads a number too large for a float as infinity, where msgspec only says it is there."""
+    if isinstance(value, float) and math.isinf(value):
+        return path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = _infinite_number_path(child, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip("."))
+        if found is not None:
+            return found
+    return None
+
+
+def decode_section(raw: msgspec.Raw) -> list[msgspec.Raw] | None:
+    """The items of one of the other sections, undecoded: a list's elements, a lone object as
+    one item, none for null or an empty value; None when it is any other value."""
+    try:
+        return _raw_list.decode(raw) or []
+    except msgspec.ValidationError:
+        pass
+    try:
+        return [raw] if _raw_object.decode(raw) else []
+    except msgspec.ValidationError:
+        pass
+    try:
+        return None if _any.decode(raw) else []
     except msgspec.ValidationError:
         return None
-    value = times.date if times.date is not None else times.startDate
-    return value if isinstance(value, str) else None

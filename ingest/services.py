@@ -14,10 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import re
 import zlib
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -27,19 +29,18 @@ from healthexport import partitions
 from healthexport.errors import InvalidJson, InvalidPayload
 from ingest import items as hae
 from ingest.models import Ingestion
-from ingest.parsing import instant_or_none
+from ingest.parsing import EARLIEST
 from ingest.payload import (
     MetricHeader,
     Payload,
-    decode,
     decode_metric_header,
     decode_metric_items,
-    item_time_text,
+    decode_section,
     parse_payload,
 )
 from ingest.queries import invalidate_user_stats
 from ingest.report import IngestReport, Progress
-from ingest.writers import TableSpec, write_new_rows, write_rows, write_workouts
+from ingest.writers import RowSink, TableSpec, new_row_stream, write_rows, write_workouts
 from metrics import catalog
 from metrics.models import ROLLUP_STEP, BloodPressure, HealthRecord, MetricType, Sample, SleepNight
 from metrics.services import health_data_delete, rollups_refresh
@@ -250,19 +251,20 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
             report.error("invalid_item", "a metric's data must be a list", section="metrics", index=index)
             continue
         report.metric(entry.name).received += len(items)
-        chunks = _metric_chunks(entry=entry, metric_type=metric_type, items=items, report=report)
-        span = _time_span(items) if entry.name not in NOT_STREAMED else None
+        span = _time_span(raw) if entry.name not in NOT_STREAMED else None
         written_starts: list[dt.datetime] = []
         if span is not None and not _has_samples(user_id, metric_type.id, span):
             partitions.ensure_partitions(Sample._meta.db_table, *span)
-            write_new_rows(
-                SAMPLES, user_id=user_id, ingestion_id=ingestion_id, chunks=(rows.samples.values() for rows in chunks)
-            )
-            written_starts += span
+            with new_row_stream(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, span=span) as stream:
+                for _ in _metric_chunks(
+                    entry=entry, metric_type=metric_type, items=items, report=report, samples=stream
+                ):
+                    pass  # each chunk's samples went straight into the COPY
+            written_starts += [*span, *(row.key[1] for row in stream.outside_written)]
         else:
             # Chunk by chunk, compared with what is stored; classification sees earlier chunks'
             # rows (written in this transaction), so repeats across chunks count as duplicates.
-            for rows in chunks:
+            for rows in _metric_chunks(entry=entry, metric_type=metric_type, items=items, report=report):
                 written = write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=rows.samples.values())
                 if written:
                     written_starts += (min(row.key[1] for row in written), max(row.key[1] for row in written))
@@ -283,22 +285,23 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
     write_workouts(user_id=user_id, ingestion_id=ingestion_id, workouts=workouts, counts=report.workouts)
 
     for section, raw in data.other.items():
-        section_items = decode(raw)
-        if not section_items:
-            continue
-        if not isinstance(section_items, list | dict):
+        section_items = decode_section(raw)
+        if section_items is None:
             report.error("invalid_item", f"data.{section} must be a list", section=section)
+            continue
+        if not section_items:
             continue
         records = hae.collect_other(section[:64], section_items, report)
         write_rows(HEALTH_RECORDS, user_id=user_id, ingestion_id=ingestion_id, rows=records.values())
 
 
 def _metric_chunks(
-    *, entry: MetricHeader, metric_type: MetricType, items: list, report: IngestReport
+    *, entry: MetricHeader, metric_type: MetricType, items: list, report: IngestReport, samples: RowSink | None = None
 ) -> Iterator[hae.MetricRows]:
-    """The metric's items validated a chunk at a time: memory holds one chunk's rows."""
+    """The metric's items validated a chunk at a time: memory holds one chunk's rows (none at all
+    when ``samples`` streams them into the table)."""
     for offset in range(0, len(items), ITEMS_PER_CHUNK):
-        rows = hae.MetricRows()
+        rows = hae.MetricRows(samples=samples)
         hae.collect_metric(
             name=entry.name,
             units=entry.units or "",
@@ -314,14 +317,34 @@ def _metric_chunks(
         yield rows
 
 
-def _time_span(items: list) -> tuple[dt.datetime, dt.datetime] | None:
-    """The earliest and latest item time, read ahead of validation (bad dates are skipped)."""
-    instants = [
-        instant
-        for raw in items
-        if (text := item_time_text(raw)) is not None and (instant := instant_or_none(text)) is not None
-    ]
-    return (min(instants), max(instants)) if instants else None
+# The calendar day an item's time starts with, read from the undecoded metric.
+_ITEM_DAY = re.compile(rb'"(?:date|startDate)"\s*:\s*"(\d{4}-\d\d-\d\d)')
+# Any UTC offset moves an instant less than a day away from its local calendar day.
+_DAY = dt.timedelta(days=1)
+
+
+def _time_span(raw_metric: bytes | msgspec.Raw) -> tuple[dt.datetime, dt.datetime] | None:
+    """An estimate of the instants the metric's items cover, read from their dates' text.
+
+    It bounds every plausible item time (the days found, a day wider on each side) without
+    parsing one; an item found outside it later is simply compared with the table.
+    """
+    earliest, latest = EARLIEST.date(), dt.datetime.now(dt.UTC).date() + _DAY
+    days = set()
+    for text in set(_ITEM_DAY.findall(memoryview(raw_metric))):
+        try:
+            day = dt.date.fromisoformat(text.decode())
+        except ValueError:
+            continue
+        if earliest <= day <= latest:
+            days.add(day)
+    if not days:
+        return None
+    first, last = min(days) - _DAY, max(days) + 2 * _DAY
+    return (
+        dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC),
+        dt.datetime.combine(last, dt.time(), tzinfo=dt.UTC),
+    )
 
 
 def _has_samples(user_id: int, metric_id: int, span: tuple[dt.datetime, dt.datetime]) -> bool:

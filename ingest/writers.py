@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from django.db import connection, models
@@ -52,6 +52,35 @@ class Row:
     key: tuple
     values: tuple
     counts: Counts
+
+
+class RowSink(Protocol):
+    """Where validated rows go: collected for comparison, or streamed straight into the table."""
+
+    def add(self, key: tuple, values: tuple, counts: Counts) -> None: ...
+
+
+class RowCollector:
+    """Rows of one table by natural key, deduplicating repeats inside the body."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple, Row] = {}
+
+    def add(self, key: tuple, values: tuple, counts: Counts) -> None:
+        seen = self.rows.get(key)
+        if seen is None:
+            self.rows[key] = Row(key, values, counts)
+        elif seen.values == values:
+            counts.duplicates += 1
+        else:
+            counts.updated += 1
+            self.rows[key] = Row(key, values, seen.counts)
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    def values(self) -> list[Row]:
+        return list(self.rows.values())
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -126,8 +155,11 @@ def _fetch_existing(spec: TableSpec, user_id: int, rows: Sequence[Row]) -> dict[
     return existing
 
 
+Writer = Callable[[tuple], None]
+
+
 @contextmanager
-def row_stream(table: str, columns: Sequence[str]) -> Iterator[Callable[[tuple], None]]:
+def row_stream(table: str, columns: Sequence[str], json_columns: frozenset[str] = frozenset()) -> Iterator[Writer]:
     """A writer of rows as they come: one binary COPY on PostgreSQL (the server inserts while the
     caller prepares the next rows), batched executemany elsewhere.
 
@@ -144,10 +176,11 @@ def row_stream(table: str, columns: Sequence[str]) -> Iterator[Callable[[tuple],
                 yield copy.write_row
             return
         sql = f"INSERT INTO {quote(table)} ({column_list}) VALUES ({', '.join(['%s'] * len(columns))})"  # noqa: S608
+        adapt = row_adapter(columns, json_columns)
         batch: list[tuple] = []
 
         def write(row: tuple) -> None:
-            batch.append(row)
+            batch.append(adapt(row))
             if len(batch) >= EXECUTEMANY_BATCH:
                 cursor.executemany(sql, batch)
                 batch.clear()
@@ -167,41 +200,71 @@ def _column_types(cursor: Any, table: str, columns: Sequence[str]) -> list[int]:
     return [types[column] for column in columns]
 
 
-def insert_rows(table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+def insert_rows(
+    table: str, columns: Sequence[str], rows: Iterable[tuple], json_columns: frozenset[str] = frozenset()
+) -> None:
     """Bulk insert: COPY on PostgreSQL, executemany elsewhere."""
-    with row_stream(table, columns) as write:
+    with row_stream(table, columns, json_columns) as write:
         for row in rows:
             write(row)
 
 
-def write_new_rows(spec: TableSpec, *, user_id: int, ingestion_id: int, chunks: Iterable[Sequence[Row]]) -> None:
-    """Rows whose key range holds nothing stored yet (a first upload, a backfill of new months).
+class NewRowStream:
+    """A sink for rows of a key range that held nothing stored (a first upload, a backfill of new
+    months): each row goes straight into one COPY as it is validated, and the database inserts
+    while the next one is read, with nothing to compare.
 
-    Nothing needs comparing with the table, so every chunk goes straight into one COPY as it is
-    validated, and the database inserts while the next chunk is read. A key repeated across
-    chunks is a duplicate, or an update applied once the COPY is done. The caller ensures the
-    partitions of the range beforehand: no other statement can run while the COPY is open.
+    A key repeated in the stream is a duplicate, or an update applied once the COPY is done. A
+    row outside the range (the caller's estimate) is collected and stored by ``write_rows``
+    afterwards. Open it with ``new_row_stream``.
     """
+
+    def __init__(self, spec: TableSpec, *, user_id: int, ingestion_id: int, span: tuple[Any, Any], write: Writer):
+        assert spec.range_column is not None
+        self.spec, self.user_id, self.ingestion_id, self._write = spec, user_id, ingestion_id, write
+        self.low, self.high = span
+        self._at = spec.key.index(spec.range_column)
+        self._seen: dict[tuple, int] = {}  # key → hash of its values: bounded memory, enough to compare
+        self._later: dict[tuple, Row] = {}
+        self._outside = RowCollector()
+        self.outside_written: list[Row] = []
+
+    def add(self, key: tuple, values: tuple, counts: Counts) -> None:
+        if not self.low <= key[self._at] <= self.high:
+            self._outside.add(key, values, counts)
+            return
+        digest = hash(values)
+        previous = self._seen.get(key)
+        self._seen[key] = digest
+        if previous is None:
+            counts.stored += 1
+            self._write((self.user_id, *key, *values, self.ingestion_id))
+        elif previous == digest:
+            counts.duplicates += 1
+        else:
+            counts.updated += 1
+            self._later[key] = Row(key, values, counts)
+
+    def finish(self) -> None:
+        """Once the COPY is closed: apply the updates, store the rows from outside the range."""
+        if self._later:
+            _update_rows(self.spec, self.user_id, list(self._later.values()), self.ingestion_id)
+        self.outside_written = write_rows(
+            self.spec, user_id=self.user_id, ingestion_id=self.ingestion_id, rows=self._outside.values()
+        )
+
+
+@contextmanager
+def new_row_stream(
+    spec: TableSpec, *, user_id: int, ingestion_id: int, span: tuple[Any, Any]
+) -> Iterator[NewRowStream]:
+    """A ``NewRowStream`` over ``span`` of the spec's range column. The caller ensures the
+    partitions of the span beforehand: no other statement can run while the COPY is open."""
     columns = ("user_id", *spec.key, *spec.values, "ingestion_id")
-    adapt = row_adapter(columns, spec.json_columns)
-    seen: dict[tuple, int] = {}  # key → hash of its values: bounded memory, enough to compare
-    later: dict[tuple, Row] = {}
-    with row_stream(spec.model._meta.db_table, columns) as write:
-        for rows in chunks:
-            for row in rows:
-                digest = hash(row.values)
-                previous = seen.get(row.key)
-                if previous is None:
-                    row.counts.stored += 1
-                    write(adapt((user_id, *row.key, *row.values, ingestion_id)))
-                elif previous == digest:
-                    row.counts.duplicates += 1
-                else:
-                    row.counts.updated += 1
-                    later[row.key] = row
-                seen[row.key] = digest
-    if later:
-        _update_rows(spec, user_id, list(later.values()), ingestion_id)
+    with row_stream(spec.model._meta.db_table, columns, spec.json_columns) as write:
+        stream = NewRowStream(spec, user_id=user_id, ingestion_id=ingestion_id, span=span, write=write)
+        yield stream
+    stream.finish()
 
 
 def _update_rows(spec: TableSpec, user_id: int, rows: Sequence[Row], ingestion_id: int) -> None:
@@ -239,9 +302,11 @@ def write_rows(spec: TableSpec, *, user_id: int, ingestion_id: int, rows: Sequen
         at = spec.key.index(spec.partition_column)
         partitions.ensure_partitions_for(spec.model._meta.db_table, {row.key[at] for row in new_rows})
     columns = ("user_id", *spec.key, *spec.values, "ingestion_id")
-    adapt = row_adapter(columns, spec.json_columns)
     insert_rows(
-        spec.model._meta.db_table, columns, (adapt((user_id, *r.key, *r.values, ingestion_id)) for r in new_rows)
+        spec.model._meta.db_table,
+        columns,
+        ((user_id, *r.key, *r.values, ingestion_id) for r in new_rows),
+        spec.json_columns,
     )
     if changed_rows:
         _update_rows(spec, user_id, changed_rows, ingestion_id)
@@ -295,15 +360,10 @@ def write_workouts(*, user_id: int, ingestion_id: int, workouts: Sequence[Any], 
             written.append((existing[0], workout))
     Workout.objects.bulk_create([row for row, _ in new])
     written += [(row.pk, workout) for row, workout in new]
-    adapt_point, adapt_item = row_adapter(ROUTE_COLUMNS), row_adapter(SERIES_COLUMNS)
     insert_rows(
         RoutePoint._meta.db_table,
         ROUTE_COLUMNS,
-        (adapt_point((pk, seq, *point)) for pk, w in written for seq, point in enumerate(w.route)),
+        ((pk, seq, *point) for pk, w in written for seq, point in enumerate(w.route)),
     )
-    insert_rows(
-        WorkoutSeries._meta.db_table,
-        SERIES_COLUMNS,
-        (adapt_item((pk, *item)) for pk, w in written for item in w.series),
-    )
+    insert_rows(WorkoutSeries._meta.db_table, SERIES_COLUMNS, ((pk, *item) for pk, w in written for item in w.series))
     counts.route_points += sum(len(w.route) for _, w in written)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import time_machine
 
 from ingest.parsing import ItemError, parse_instant, parse_local_date, parse_number
 
@@ -23,6 +24,8 @@ pytestmark = pytest.mark.embedded
         ("2024-09-03 12:05:00 PM +0530", dt.datetime(2024, 9, 3, 6, 35, tzinfo=UTC), 330),
         ("2024-10-08T20:30:00Z", dt.datetime(2024, 10, 8, 20, 30, tzinfo=UTC), 0),
         ("2024-10-08 00:00:00 -0400", dt.datetime(2024, 10, 8, 4, 0, tzinfo=UTC), -240),
+        (" 2024-10-08 00:00:00 -0400\n", dt.datetime(2024, 10, 8, 4, 0, tzinfo=UTC), -240),
+        ("2024-10-08 00:00:00 -0930", dt.datetime(2024, 10, 8, 9, 30, tzinfo=UTC), -570),
     ],
 )
 def test_every_date_form_the_app_writes_is_an_instant_with_its_offset(text, instant, offset):
@@ -60,7 +63,7 @@ def test_a_sleep_night_is_the_local_date_the_app_gave(text, night, offset):
     assert parse_local_date(text, "date") == (night, offset)
 
 
-@pytest.mark.parametrize("value", ["12", True, None, float("nan"), float("inf"), [1]])
+@pytest.mark.parametrize("value", ["12", True, None, float("nan"), float("inf"), [1], 10**400])
 def test_only_finite_numbers_are_quantities(value):
     with pytest.raises(ItemError) as raised:
         parse_number(value, "qty")
@@ -70,3 +73,13 @@ def test_only_finite_numbers_are_quantities(value):
 def test_integers_and_floats_are_quantities():
     assert parse_number(7, "qty") == 7.0
     assert parse_number(64.91, "qty") == 64.91
+
+
+def test_tomorrow_follows_the_clock_both_ways():
+    soon = (dt.datetime.now(UTC) + dt.timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S +0000")
+    assert parse_instant(soon, "date")[0] > dt.datetime.now(UTC)
+    with time_machine.travel(dt.datetime.now(UTC) - dt.timedelta(days=3), tick=False):
+        with pytest.raises(ItemError) as raised:
+            parse_instant(soon, "date")
+        assert raised.value.code == "out_of_range"
+    assert parse_instant(soon, "date")[1] == 0

@@ -336,3 +336,86 @@ def test_a_first_upload_repeating_a_key_with_a_new_value_keeps_the_later_one(ali
     answer = ingest(alice, {"data": {"metrics": [{"name": "step_count", "units": "count", "data": items}]}})
     assert answer["metrics"]["step_count"] == {"received": 4, "stored": 3, "updated": 1, "duplicates": 0, "rejected": 0}
     assert sorted(Sample.objects.filter(user=alice).values_list("qty", flat=True)) == [1.0, 2.0, 50.0]
+
+
+def _steps(*items: dict) -> dict:
+    return {"data": {"metrics": [{"name": "step_count", "units": "count", "data": list(items)}]}}
+
+
+GOOD_STEP = {"date": "2024-05-14 08:00:00 +0200", "qty": 1, "source": "iPhone"}
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize(
+    ("bad", "code", "field"),
+    [
+        ({"date": "2024-05-14 09:00:00 +0200", "qty": True}, "invalid_number", "qty"),
+        ({"date": "2024-05-14 09:00:00 +0200", "qty": None}, "invalid_number", "qty"),
+        ({"date": "2024-05-14 09:00:00 +0200", "Avg": 3, "Min": "x"}, "invalid_number", "Min"),
+        ({"date": "2024-05-14 09:00:00 +0200", "qty": 3, "source": 5}, "invalid_text", "source"),
+        ({"date": "2024-05-14 09:00:00 +0200", "qty": 1e999}, "invalid_number", "qty"),
+        ({"date": "2024-05-14 09:00:00 +0200", "qty": 10**400}, "invalid_number", "qty"),
+        ({"date": " 2024-05-14 09:00:00 +0200 ", "qty": -1}, "out_of_range", "qty"),
+        ({"date": "2024-05-14 09:00:00 +0200"}, "missing_value", "qty"),
+        ([1, 2], "invalid_item", None),
+    ],
+)
+def test_an_item_of_the_wrong_shape_is_rejected_naming_the_field(alice, bad, code, field):
+    body = json.dumps(_steps(GOOD_STEP, bad)).replace("Infinity", "1e999").encode()
+    answer = ingest(alice, body)
+    assert answer["metrics"]["step_count"] == {"received": 2, "stored": 1, "updated": 0, "duplicates": 0, "rejected": 1}
+    [error] = answer["errors"]
+    assert error["code"] == code
+    assert error["where"].get("field") == field
+    assert Sample.objects.filter(user=alice).count() == 1
+
+
+def test_a_number_too_large_for_a_float_is_an_item_error_in_every_section(alice):
+    workout = {"id": "W1", "name": "Walk", "start": "2024-05-14 07:00:00 +0200", "end": "2024-05-14 07:30:00 +0200"}
+    document = {
+        "data": {
+            "metrics": _steps(GOOD_STEP)["data"]["metrics"],
+            "workouts": [{**workout, "duration": "HUGE"}, {**workout, "id": "W2"}],
+            "symptoms": [{"start": "2024-05-14 07:00:00 +0200", "name": "Headache", "severity": "HUGE"}],
+        }
+    }
+    body = json.dumps(document).replace('"HUGE"', "1e999").encode()
+    answer = ingest(alice, body)
+    assert answer["status"] == "partial"
+    assert answer["workouts"]["stored"] == 1 and answer["workouts"]["rejected"] == 1
+    assert answer["other"]["symptoms"]["rejected"] == 1
+    assert {(e["code"], e["where"].get("field")) for e in answer["errors"]} == {
+        ("invalid_number", "duration"),
+        ("invalid_number", "severity"),
+    }
+
+
+def test_an_item_the_time_estimate_misses_is_still_stored_once(alice):
+    """The span of a first upload is read from the dates' text; an item it cannot see there
+    (its key written with a JSON escape) goes the compared way, into its own month."""
+    hidden = '{"d\\u0061te": "2023-01-10 08:00:00 +0100", "qty": 7, "source": "iPhone"}'
+    body = json.dumps(_steps(GOOD_STEP)).replace("}]}]}}", "}, " + hidden + "]}]}}").encode()
+    answer = ingest(alice, body)
+    assert answer["metrics"]["step_count"] == {"received": 2, "stored": 2, "updated": 0, "duplicates": 0, "rejected": 0}
+    assert sorted(Sample.objects.filter(user=alice).values_list("qty", flat=True)) == [1.0, 7.0]
+
+    again = ingest(alice, body.replace(b"iPhone", b"iPhone").replace(b'"qty": 7', b'"qty": 8'))
+    assert again["metrics"]["step_count"]["updated"] == 1 and again["metrics"]["step_count"]["duplicates"] == 1
+
+
+@pytest.mark.parametrize(
+    ("point", "field"),
+    [
+        ({"latitude": "north", "longitude": 13.4}, "route[1].latitude"),
+        ({"latitude": None, "longitude": 13.4}, "route[1].latitude"),
+        ({"lat": 52.5}, "route[1].lon"),
+        ({"latitude": 52.5, "longitude": 13.4, "speed": "fast"}, "route[1].speed"),
+        ("here", "route[1]"),
+    ],
+)
+def test_a_route_point_of_the_wrong_shape_is_reported_and_the_others_kept(alice, point, field):
+    document = fixture_json("bad/workout_bad_latitude.json")
+    document["data"]["workouts"][0]["route"][1] = point
+    answer = ingest(alice, document)
+    assert answer["workouts"]["stored"] == 1 and answer["workouts"]["route_points"] == 1
+    assert [e["where"]["field"] for e in answer["errors"]] == [field]
