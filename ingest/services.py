@@ -16,7 +16,9 @@ import hashlib
 import logging
 import re
 import zlib
+from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -128,7 +130,7 @@ def ingest_export(
 
 def find_processed_duplicate(*, user: Any, digest: str, idempotency_key: str = "") -> Ingestion | None:
     """The first export of this user with the same body or Idempotency-Key that was answered 200."""
-    processed = Ingestion.objects.filter(user=user, status__in=Ingestion.ANSWERED_OK)
+    processed = Ingestion.objects.filter(user=user, status__in=Ingestion.ANSWERED_OK).defer("body")
     first = processed.filter(body_sha256=digest).order_by("received_at").first()
     if first is None and idempotency_key:
         first = processed.filter(idempotency_key=idempotency_key).order_by("received_at").first()
@@ -234,54 +236,46 @@ def ingestion_process(
 
 
 def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: IngestReport) -> None:
-    """Validate every item and write the valid ones, metric by metric, then workouts and the rest.
+    """Validate every item and write the valid ones: samples, workouts, then the other sections.
 
-    Items are decoded, validated, written and released a chunk at a time, so memory holds
-    the body plus one chunk's rows, not the whole export as Python objects.
+    The samples of metrics with nothing stored in their time range yet (a first upload, a
+    backfill) stream into one COPY as they are validated; the others are compared with what is
+    stored, a chunk at a time. Either way memory holds the body plus one chunk's rows at most,
+    not the whole export as Python objects.
     """
-    headers = [decode_metric_header(raw) for raw in data.metrics]
-    types = metric_types_for([header for header in headers if header is not None])
-    for index, (raw, entry) in enumerate(zip(data.metrics, headers, strict=True)):
-        if entry is None:
-            report.error("invalid_item", "a metric must be an object with a name", section="metrics", index=index)
-            continue
-        metric_type = types[entry.name[:100]]
-        items = decode_metric_items(raw)
-        if items is None:
-            report.error("invalid_item", "a metric's data must be a list", section="metrics", index=index)
-            continue
-        report.metric(entry.name).received += len(items)
-        span = _time_span(raw) if entry.name not in NOT_STREAMED else None
-        written_starts: list[dt.datetime] = []
-        if span is not None and not _has_samples(user_id, metric_type.id, span):
-            partitions.ensure_partitions(Sample._meta.db_table, *span)
-            with new_row_stream(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, span=span) as stream:
-                for _ in _metric_chunks(
-                    entry=entry, metric_type=metric_type, items=items, report=report, samples=stream
-                ):
+    metrics = _metrics_of(data, report)
+    fresh = _fresh_spans(user_id, metrics)
+    for span in fresh.values():
+        partitions.ensure_partitions(Sample._meta.db_table, *span)
+    spans = {(metric_id,): span for metric_id, span in fresh.items()}
+    with new_row_stream(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, spans=spans) as stream:
+        for metric in metrics:
+            if metric.type.id in fresh:
+                for _ in _metric_chunks(metric, report, samples=stream):
                     pass  # each chunk's samples went straight into the COPY
-            written_starts += [*span, *(row.key[1] for row in stream.outside_written)]
-        else:
-            # Chunk by chunk, compared with what is stored; classification sees earlier chunks'
-            # rows (written in this transaction), so repeats across chunks count as duplicates.
-            for rows in _metric_chunks(entry=entry, metric_type=metric_type, items=items, report=report):
-                written = write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=rows.samples.values())
-                if written:
-                    written_starts += (min(row.key[1] for row in written), max(row.key[1] for row in written))
-                write_rows(
-                    BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=rows.blood_pressure.values()
-                )
-                write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=rows.sleep_nights.values())
-        if written_starts:
-            # The bucket rollups of the span this metric's new and changed samples cover.
-            rollups_refresh(
-                user_id=user_id,
-                metric_ids=[metric_type.id],
-                start=min(written_starts),
-                end=max(written_starts) + ROLLUP_STEP,
-            )
+        # The database inserts behind the rows sent: the workouts are validated meanwhile.
+        workouts = hae.collect_workouts(data.workouts, report)
 
-    workouts = hae.collect_workouts(data.workouts, report)
+    written: dict[int, list[dt.datetime]] = defaultdict(list)  # metric id → times of rows written
+    for metric_id, span in fresh.items():
+        written[metric_id] += span
+    for row in stream.outside_written:
+        written[row.key[0]].append(row.key[1])
+    for metric in metrics:
+        if metric.type.id in fresh:
+            continue
+        # Chunk by chunk, compared with what is stored; classification sees earlier chunks'
+        # rows (written in this transaction), so repeats across chunks count as duplicates.
+        for rows in _metric_chunks(metric, report):
+            changed = write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=rows.samples.values())
+            if changed:
+                written[metric.type.id] += (min(row.key[1] for row in changed), max(row.key[1] for row in changed))
+            write_rows(BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=rows.blood_pressure.values())
+            write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=rows.sleep_nights.values())
+    for metric_id, starts in written.items():
+        # The bucket rollups of the span this metric's new and changed samples cover.
+        rollups_refresh(user_id=user_id, metric_ids=[metric_id], start=min(starts), end=max(starts) + ROLLUP_STEP)
+
     write_workouts(user_id=user_id, ingestion_id=ingestion_id, workouts=workouts, counts=report.workouts)
 
     for section, raw in data.other.items():
@@ -295,25 +289,64 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
         write_rows(HEALTH_RECORDS, user_id=user_id, ingestion_id=ingestion_id, rows=records.values())
 
 
-def _metric_chunks(
-    *, entry: MetricHeader, metric_type: MetricType, items: list, report: IngestReport, samples: RowSink | None = None
-) -> Iterator[hae.MetricRows]:
+@dataclass
+class _Metric:
+    """One element of ``data.metrics``, its items still undecoded."""
+
+    header: MetricHeader
+    type: MetricType
+    raw: msgspec.Raw
+    items: list[msgspec.Raw]
+
+
+def _metrics_of(data: Payload, report: IngestReport) -> list[_Metric]:
+    """The export's metrics with their types (created on first sight); malformed ones reported."""
+    headers = [decode_metric_header(raw) for raw in data.metrics]
+    types = metric_types_for([header for header in headers if header is not None])
+    metrics = []
+    for index, (raw, header) in enumerate(zip(data.metrics, headers, strict=True)):
+        if header is None:
+            report.error("invalid_item", "a metric must be an object with a name", section="metrics", index=index)
+            continue
+        items = decode_metric_items(raw)
+        if items is None:
+            report.error("invalid_item", "a metric's data must be a list", section="metrics", index=index)
+            continue
+        report.metric(header.name).received += len(items)
+        metrics.append(_Metric(header, types[header.name[:100]], raw, items))
+    return metrics
+
+
+def _fresh_spans(user_id: int, metrics: list[_Metric]) -> dict[int, tuple[dt.datetime, dt.datetime]]:
+    """Metric id → the time span of its items, for the sample metrics with nothing stored there."""
+    spans: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+    for metric in metrics:
+        span = _time_span(metric.raw) if metric.header.name not in NOT_STREAMED else None
+        if span is None:
+            continue
+        known = spans.get(metric.type.id)  # the same metric twice in one export: one span
+        spans[metric.type.id] = span if known is None else (min(known[0], span[0]), max(known[1], span[1]))
+    return {metric_id: span for metric_id, span in spans.items() if not _has_samples(user_id, metric_id, span)}
+
+
+def _metric_chunks(metric: _Metric, report: IngestReport, samples: RowSink | None = None) -> Iterator[hae.MetricRows]:
     """The metric's items validated a chunk at a time: memory holds one chunk's rows (none at all
     when ``samples`` streams them into the table)."""
+    name, items = metric.header.name, metric.items
     for offset in range(0, len(items), ITEMS_PER_CHUNK):
         rows = hae.MetricRows(samples=samples)
         hae.collect_metric(
-            name=entry.name,
-            units=entry.units or "",
+            name=name,
+            units=metric.header.units or "",
             items=items[offset : offset + ITEMS_PER_CHUNK],
             first_index=offset,
-            metric_id=metric_type.id,
-            metric_unit=metric_type.unit,
+            metric_id=metric.type.id,
+            metric_unit=metric.type.unit,
             rows=rows,
             report=report,
         )
         if report.progress is not None:
-            report.progress(entry.name, min(offset + ITEMS_PER_CHUNK, len(items)), len(items))
+            report.progress(name, min(offset + ITEMS_PER_CHUNK, len(items)), len(items))
         yield rows
 
 

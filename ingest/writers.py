@@ -156,6 +156,7 @@ def _fetch_existing(spec: TableSpec, user_id: int, rows: Sequence[Row]) -> dict[
 
 
 Writer = Callable[[tuple], None]
+Span = tuple[Any, Any]  # (first, last) value of a range column, both included
 
 
 @contextmanager
@@ -210,19 +211,20 @@ def insert_rows(
 
 
 class NewRowStream:
-    """A sink for rows of a key range that held nothing stored (a first upload, a backfill of new
+    """A sink for rows of key ranges that held nothing stored (a first upload, a backfill of new
     months): each row goes straight into one COPY as it is validated, and the database inserts
     while the next one is read, with nothing to compare.
 
-    A key repeated in the stream is a duplicate, or an update applied once the COPY is done. A
-    row outside the range (the caller's estimate) is collected and stored by ``write_rows``
-    afterwards. Open it with ``new_row_stream``.
+    ``spans`` gives the range of the range column per value of the key columns before it (per
+    metric, for samples). A key repeated in the stream is a duplicate, or an update applied once
+    the COPY is done. A row outside its range (the caller's estimate) is collected and stored by
+    ``write_rows`` afterwards. Open it with ``new_row_stream``.
     """
 
-    def __init__(self, spec: TableSpec, *, user_id: int, ingestion_id: int, span: tuple[Any, Any], write: Writer):
+    def __init__(self, spec: TableSpec, *, user_id: int, ingestion_id: int, spans: dict[tuple, Span], write: Writer):
         assert spec.range_column is not None
         self.spec, self.user_id, self.ingestion_id, self._write = spec, user_id, ingestion_id, write
-        self.low, self.high = span
+        self._spans = spans
         self._at = spec.key.index(spec.range_column)
         self._seen: dict[tuple, int] = {}  # key → hash of its values: bounded memory, enough to compare
         self._later: dict[tuple, Row] = {}
@@ -230,7 +232,9 @@ class NewRowStream:
         self.outside_written: list[Row] = []
 
     def add(self, key: tuple, values: tuple, counts: Counts) -> None:
-        if not self.low <= key[self._at] <= self.high:
+        at = self._at
+        span = self._spans.get(key[:at])
+        if span is None or not span[0] <= key[at] <= span[1]:
             self._outside.add(key, values, counts)
             return
         digest = hash(values)
@@ -246,7 +250,7 @@ class NewRowStream:
             self._later[key] = Row(key, values, counts)
 
     def finish(self) -> None:
-        """Once the COPY is closed: apply the updates, store the rows from outside the range."""
+        """Once the COPY is closed: apply the updates, store the rows from outside the ranges."""
         if self._later:
             _update_rows(self.spec, self.user_id, list(self._later.values()), self.ingestion_id)
         self.outside_written = write_rows(
@@ -256,13 +260,13 @@ class NewRowStream:
 
 @contextmanager
 def new_row_stream(
-    spec: TableSpec, *, user_id: int, ingestion_id: int, span: tuple[Any, Any]
+    spec: TableSpec, *, user_id: int, ingestion_id: int, spans: dict[tuple, Span]
 ) -> Iterator[NewRowStream]:
-    """A ``NewRowStream`` over ``span`` of the spec's range column. The caller ensures the
-    partitions of the span beforehand: no other statement can run while the COPY is open."""
+    """A ``NewRowStream`` over ``spans``. The caller ensures their partitions beforehand: no
+    other statement can run while the COPY is open."""
     columns = ("user_id", *spec.key, *spec.values, "ingestion_id")
     with row_stream(spec.model._meta.db_table, columns, spec.json_columns) as write:
-        stream = NewRowStream(spec, user_id=user_id, ingestion_id=ingestion_id, span=span, write=write)
+        stream = NewRowStream(spec, user_id=user_id, ingestion_id=ingestion_id, spans=spans, write=write)
         yield stream
     stream.finish()
 
