@@ -253,6 +253,8 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
             if metric.type.id in fresh:
                 for _ in _metric_chunks(metric, report, samples=stream):
                     pass  # each chunk's samples went straight into the COPY
+                stream.close_range((metric.type.id,))
+                metric.items = []  # done with: release the undecoded items
         # The database inserts behind the rows sent: the workouts are validated meanwhile.
         workouts = hae.collect_workouts(data.workouts, report)
 
@@ -272,6 +274,7 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
                 written[metric.type.id] += (min(row.key[1] for row in changed), max(row.key[1] for row in changed))
             write_rows(BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=rows.blood_pressure.values())
             write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=rows.sleep_nights.values())
+        metric.items = []
     for metric_id, starts in written.items():
         # The bucket rollups of the span this metric's new and changed samples cover.
         rollups_refresh(user_id=user_id, metric_ids=[metric_id], start=min(starts), end=max(starts) + ROLLUP_STEP)

@@ -216,15 +216,16 @@ class NewRowStream:
     while the next one is read, with nothing to compare.
 
     ``spans`` gives the range of the range column per value of the key columns before it (per
-    metric, for samples). A key repeated in the stream is a duplicate, or an update applied once
-    the COPY is done. A row outside its range (the caller's estimate) is collected and stored by
+    metric, for samples); the caller sends one range at a time and closes it. A key repeated in
+    the stream is a duplicate, or an update applied once the COPY is done. A row outside an open
+    range (the caller's estimate, or a range already closed) is collected and stored by
     ``write_rows`` afterwards. Open it with ``new_row_stream``.
     """
 
     def __init__(self, spec: TableSpec, *, user_id: int, ingestion_id: int, spans: dict[tuple, Span], write: Writer):
         assert spec.range_column is not None
         self.spec, self.user_id, self.ingestion_id, self._write = spec, user_id, ingestion_id, write
-        self._spans = spans
+        self._spans = dict(spans)
         self._at = spec.key.index(spec.range_column)
         self._seen: dict[tuple, int] = {}  # key → hash of its values: bounded memory, enough to compare
         self._later: dict[tuple, Row] = {}
@@ -248,6 +249,12 @@ class NewRowStream:
         else:
             counts.updated += 1
             self._later[key] = Row(key, values, counts)
+
+    def close_range(self, prefix: tuple) -> None:
+        """No more rows of ``prefix`` (a metric) come in sequence: forget its keys, which bounds
+        memory to one range's keys; any later row of it is compared with the table instead."""
+        self._spans.pop(prefix, None)
+        self._seen.clear()
 
     def finish(self) -> None:
         """Once the COPY is closed: apply the updates, store the rows from outside the ranges."""

@@ -419,3 +419,18 @@ def test_a_route_point_of_the_wrong_shape_is_reported_and_the_others_kept(alice,
     answer = ingest(alice, document)
     assert answer["workouts"]["stored"] == 1 and answer["workouts"]["route_points"] == 1
     assert [e["where"]["field"] for e in answer["errors"]] == [field]
+
+
+@pytest.mark.embedded
+def test_a_metric_sent_twice_in_one_export_is_stored_once(alice):
+    items = [{"date": f"2024-05-14 0{hour}:00:00 +0200", "qty": hour, "source": "iPhone"} for hour in range(3)]
+    heart = {"name": "heart_rate", "units": "count/min", "data": [{"date": "2024-05-14 08:00:00 +0200", "Avg": 60}]}
+    first = {"name": "step_count", "units": "count", "data": items}
+    second = {"name": "step_count", "units": "count", "data": [items[0], {**items[1], "qty": 40}]}
+    answer = ingest(alice, {"data": {"metrics": [first, heart, second]}})
+    assert answer["metrics"]["step_count"] == {"received": 5, "stored": 3, "updated": 1, "duplicates": 1, "rejected": 0}
+    assert sorted(Sample.objects.filter(user=alice, metric__name="step_count").values_list("qty", flat=True)) == [
+        0.0,
+        2.0,
+        40.0,
+    ]
