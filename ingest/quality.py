@@ -124,7 +124,7 @@ def suspicious_gaps(
         Sample.objects.filter(metric_id__in=metrics, start__gte=_day_window(days, now))
         .annotate(day=TruncDate("start"))
         .values_list("user_id", "metric_id", "day")
-        .annotate(samples=Count("id"))
+        .annotate(samples=Count("start"))
         .order_by("user_id", "metric_id", "day")
     )
     days_with_samples: dict[tuple[int, int], list[dt.date]] = defaultdict(list)
@@ -161,7 +161,7 @@ def weight_jumps(
     *, days: int = DEFAULT_DAYS, limit: int = DEFAULT_LIMIT, now: dt.datetime | None = None
 ) -> list[Finding]:
     """Consecutive weight samples of one user, less than 24 h apart, differing by more than 10 %."""
-    order = [F("start").asc(), F("id").asc()]
+    order = [F("start").asc(), F("source").asc()]
     previous = {"partition_by": [F("user_id")], "order_by": order}
     jumps = (
         Sample.objects.filter(metric__name=WEIGHT_METRIC, start__gte=_day_window(days, now))

@@ -76,7 +76,7 @@ def _sample_items(user, start, end) -> Iterator[ExportItem]:
     converters: dict[tuple[int, str], Any] = {}
     rows = (
         _window(Sample.objects.filter(user=user), "start", start, end)
-        .order_by("metric_id", "unit", "start", "id")
+        .order_by("metric_id", "unit", "start", "source")
         .values_list("metric_id", "unit", "start", "end", "utc_offset", "qty", "min", "max", "source", "context")
     )
     for metric_id, unit, begin, finish, offset, qty, low, high, source, context in rows.iterator(CHUNK):

@@ -49,10 +49,12 @@ class Sample(models.Model):
     ``context`` holds the text some metrics add: meal time, insulin reason, sleep stage.
     """
 
-    id = models.BigAutoField(primary_key=True)
-    # No database foreign keys or single-column indexes here: per-row constraint triggers and
-    # index upkeep cost a quarter of a large ingest (bench/ingest.py). The natural key's index
-    # serves user and metric look-ups; Django still cascades a user's deletion.
+    # The natural key is the primary key: no surrogate id, sequence and second index to keep
+    # up per row (a fifth of the database's work in a large ingest). No database foreign keys
+    # or single-column indexes either, for the same reason; the key's index serves user and
+    # metric look-ups, and Django still cascades a user's deletion. A missing source is stored
+    # as "", so it is part of the key like any other.
+    pk = models.CompositePrimaryKey("user", "metric", "start", "source")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
@@ -74,8 +76,6 @@ class Sample(models.Model):
 
     class Meta:
         constraints = [
-            # A missing source is stored as "" so that NULLs cannot slip past this key.
-            models.UniqueConstraint(fields=["user", "metric", "start", "source"], name="metrics_sample_natural_key"),
             models.CheckConstraint(
                 condition=Q(end__isnull=True) | Q(end__gte=F("start")), name="metrics_sample_end_after_start"
             ),
@@ -135,7 +135,8 @@ class SampleRollup(models.Model):
     Kept by ``metrics.services.rollups_refresh`` wherever samples are written or deleted.
     """
 
-    id = models.BigAutoField(primary_key=True)
+    # bucket_start before utc_offset: both bucket modes scan a time range of one metric.
+    pk = models.CompositePrimaryKey("user", "metric", "bucket_start", "utc_offset")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
@@ -151,10 +152,6 @@ class SampleRollup(models.Model):
 
     class Meta:
         constraints = [
-            # bucket_start before utc_offset: both bucket modes scan a time range of one metric.
-            models.UniqueConstraint(
-                fields=["user", "metric", "bucket_start", "utc_offset"], name="metrics_samplerollup_natural_key"
-            ),
             models.CheckConstraint(condition=Q(count__gt=0), name="metrics_samplerollup_count_positive"),
         ]
 

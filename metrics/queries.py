@@ -34,7 +34,7 @@ RESOLUTIONS = ("raw", *TRUNCS)
 # A bucket's count, sum, min and max, from samples (min/max of the Min/Max the app sent, as for
 # heart rate, else of the values) or from their rollups (which hold the same per quarter hour).
 SAMPLE_AGGREGATES = {
-    "count": Count("id"),
+    "count": Count("start"),
     "total": Sum("qty"),
     "low": Min(Coalesce("min", "qty")),
     "high": Max(Coalesce("max", "qty")),
@@ -108,7 +108,7 @@ def metric_list(*, user: Any) -> list[dict[str, Any]]:
     rows = (
         Sample.objects.filter(user=user)
         .values("metric_id")
-        .annotate(count=Count("id"), first=Min("start"), last=Max("start"))
+        .annotate(count=Count("start"), first=Min("start"), last=Max("start"))
         .order_by()
     )
     result = [
@@ -171,15 +171,16 @@ def unit_converter(metric: MetricType, unit: str | None):
 # --- Raw samples with keyset pagination --------------------------------------------------------
 
 
-def encode_cursor(start: dt.datetime, pk: int) -> str:
-    return base64.urlsafe_b64encode(f"{start.isoformat()}|{pk}".encode()).decode().rstrip("=")
+def encode_cursor(start: dt.datetime, tiebreak: int | str) -> str:
+    """An opaque position after (``start``, ``tiebreak``): the sort key of the last row given out."""
+    return base64.urlsafe_b64encode(f"{start.isoformat()}|{tiebreak}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+def decode_cursor(cursor: str, tiebreak: type[int] | type[str] = int) -> tuple[dt.datetime, int | str]:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        start, pk = text.split("|")
-        return dt.datetime.fromisoformat(start).astimezone(dt.UTC), int(pk)
+        start, after = text.split("|", 1)
+        return dt.datetime.fromisoformat(start).astimezone(dt.UTC), tiebreak(after)
     except (ValueError, UnicodeDecodeError, OverflowError):
         raise InvalidPayload("The cursor is not one this API gave out.", details=[{"field": "cursor"}]) from None
 
@@ -198,9 +199,10 @@ def metric_raw_page(
     end: dt.datetime | None = None,
     unit: str | None = None,
     cursor: str | None = None,
-    limit: int = PAGE_SIZE,
+    limit: int | None = None,
 ) -> Page:
-    """One page of raw items ordered by (start, id): keyset pagination, stable under inserts."""
+    """One page of raw items ordered by time: keyset pagination, stable under inserts."""
+    limit = limit or PAGE_SIZE
     shown_unit, convert = unit_converter(metric, unit)
     model = TABLE_METRICS.get(metric.name, Sample)
     if model is SleepNight:
@@ -209,17 +211,19 @@ def metric_raw_page(
     if model is Sample:
         queryset = queryset.filter(metric=metric)
     queryset = _in_range(queryset, "start", start, end)
+    # Ties on start are ordered by the rest of the key: the source for samples, else the id.
+    tiebreak = "source" if model is Sample else "id"
     if cursor:
-        after_start, after_id = decode_cursor(cursor)
+        after_start, after = decode_cursor(cursor, str if model is Sample else int)
         # start >= … first, so the (user, metric, start) index bounds the scan; the OR only trims ties.
         queryset = queryset.filter(start__gte=after_start).filter(
-            Q(start__gt=after_start) | Q(start=after_start, id__gt=after_id)
+            Q(start__gt=after_start) | Q(start=after_start, **{f"{tiebreak}__gt": after})
         )
-    rows = list(queryset.order_by("start", "id")[: limit + 1])
+    rows = list(queryset.order_by("start", tiebreak)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     items = [_sample_item(r, convert, shown_unit) if model is Sample else _bp_item(r) for r in rows]
-    return Page(items, encode_cursor(rows[-1].start, rows[-1].id) if more else None)
+    return Page(items, encode_cursor(rows[-1].start, getattr(rows[-1], tiebreak)) if more else None)
 
 
 def _sample_item(row: Sample, convert, unit: str) -> dict[str, Any]:

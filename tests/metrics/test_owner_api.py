@@ -23,22 +23,32 @@ def test_it_lists_the_metric_types_alice_has(alice_client, alice, load):
     assert "blood_pressure" in names and "sleep_analysis" in names
 
 
-def test_raw_pages_follow_the_next_link_to_the_end(alice_client, alice, load):
+def test_raw_pages_follow_the_next_link_to_the_end(alice_client, alice, load, monkeypatch):
     load(alice, "full_day.json")
     total = Sample.objects.filter(user=alice, metric__name="heart_rate").count()
-    seen, url = [], "/v1/metrics/heart_rate?resolution=raw"
-    from metrics import queries
-
-    queries_page = queries.PAGE_SIZE
-    queries.PAGE_SIZE = 7
-    try:
-        while url:
-            body = alice_client.get(url).json()
-            seen.extend(item["start"] for item in body["items"])
-            url = body["next"]
-    finally:
-        queries.PAGE_SIZE = queries_page
+    seen, pages, url = [], 0, "/v1/metrics/heart_rate?resolution=raw"
+    monkeypatch.setattr("metrics.queries.PAGE_SIZE", 7)
+    while url:
+        body = alice_client.get(url).json()
+        seen.extend(item["start"] for item in body["items"])
+        url, pages = body["next"], pages + 1
     assert len(seen) == total and seen == sorted(seen)
+    assert pages == -(-total // 7)
+
+
+def test_raw_pages_split_between_samples_of_one_instant_lose_none(alice_client, alice, monkeypatch):
+    """Samples of the same instant from several sources are ordered by source (in the
+    database's collation); a page boundary between them skips and repeats nothing."""
+    sources = ["", "Apple Watch", "iPhone", "a|b"]
+    items = [{"date": "2024-05-14 08:00:00 +0200", "qty": n, "source": source} for n, source in enumerate(sources)]
+    document = {"data": {"metrics": [{"name": "step_count", "units": "count", "data": items}]}}
+    ingest_export(user=alice, api_key=None, body=json.dumps(document).encode())
+    monkeypatch.setattr("metrics.queries.PAGE_SIZE", 3)
+    first = alice_client.get("/v1/metrics/step_count?resolution=raw").json()
+    second = alice_client.get(first["next"]).json()
+    given = [item["source"] for item in first["items"] + second["items"]]
+    assert len(first["items"]) == 3 and sorted(given) == sorted(sources)
+    assert second["next"] is None
 
 
 def test_buckets_sum_cumulative_metrics_per_day(alice_client, alice, load):
