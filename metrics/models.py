@@ -254,8 +254,10 @@ class Workout(models.Model):
 
 
 class RoutePoint(models.Model):
-    id = models.BigAutoField(primary_key=True)
-    workout = models.ForeignKey(Workout, on_delete=models.CASCADE, related_name="route_points")
+    # Keyed by workout and position, like samples by their natural key: no surrogate id to keep
+    # up per point (routes run to thousands of points per workout).
+    pk = models.CompositePrimaryKey("workout", "seq")
+    workout = models.ForeignKey(Workout, on_delete=models.CASCADE, related_name="route_points", db_index=False)
     seq = models.PositiveIntegerField()
     timestamp = models.DateTimeField(null=True, blank=True)
     latitude = models.FloatField()
@@ -268,7 +270,6 @@ class RoutePoint(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["workout", "seq"], name="metrics_routepoint_natural_key"),
             models.CheckConstraint(
                 condition=Q(latitude__gte=-90, latitude__lte=90, longitude__gte=-180, longitude__lte=180),
                 name="metrics_routepoint_lat_lon_range",
