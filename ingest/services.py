@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+import psycopg
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -182,17 +183,33 @@ def ingestion_store_raw(
 ) -> Ingestion:
     """Commit the raw body before processing (compressed outside any transaction: it is slow)."""
     compressed = zlib.compress(body, 1)
-    return Ingestion.objects.create(
-        user=user,
-        api_key=api_key,
-        body=compressed,
-        body_sha256=digest,
-        body_size=len(body),
-        content_encoding=content_encoding,
-        idempotency_key=idempotency_key[:255],
-        automation=automation or {},
-        request_id=getattr(request, "request_id", ""),
-    )
+    with transaction.atomic():
+        ingestion = Ingestion.objects.create(
+            user=user,
+            api_key=api_key,
+            body=None if connection.vendor == "postgresql" else compressed,
+            body_sha256=digest,
+            body_size=len(body),
+            content_encoding=content_encoding,
+            idempotency_key=idempotency_key[:255],
+            automation=automation or {},
+            request_id=getattr(request, "request_id", ""),
+        )
+        if connection.vendor == "postgresql":
+            _write_body(ingestion, compressed)
+    return ingestion
+
+
+def _write_body(ingestion: Ingestion, compressed: bytes) -> None:
+    """The body as a binary parameter: Django binds parameters into the SQL text, which would
+    send a 5 MB body as 10 MB of escaped text (5x the time, and ~30 MB of transient copies)."""
+    table = connection.ops.quote_name(Ingestion._meta.db_table)
+    with connection.cursor() as cursor:
+        psycopg.Cursor(cursor.connection).execute(
+            f"UPDATE {table} SET body = %b WHERE id = %s",  # noqa: S608 (our own table name)
+            [compressed, ingestion.pk],
+        )
+    ingestion.body = compressed
 
 
 def ingestion_process(
