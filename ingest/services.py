@@ -97,14 +97,18 @@ def ingest_export(
     user: Any,
     api_key: Any,
     body: bytes,
+    digest: str | None = None,
     content_encoding: str = "",
     idempotency_key: str = "",
     automation: dict[str, str] | None = None,
     request: HttpRequest | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Store and process one export; returns the answer of CONTRACT.md "POST /v1/ingest"."""
-    digest = hashlib.sha256(body).hexdigest()
+    """Store and process one export; returns the answer of CONTRACT.md "POST /v1/ingest".
+
+    ``digest`` is the body's SHA-256 when the caller computed it while reading the body.
+    """
+    digest = digest or hashlib.sha256(body).hexdigest()
     first = find_processed_duplicate(user=user, digest=digest, idempotency_key=idempotency_key)
     if first is not None:
         return ingestion_record_duplicate(

@@ -33,13 +33,14 @@ class IngestView(APIView):
         media_type = (request.content_type or "").split(";")[0].strip().lower()
         if media_type != "application/json":
             raise UnsupportedMediaType(f"Content-Type must be application/json, not {media_type or 'missing'!r}.")
-        body, encoding = read_body(request._request, limit=settings.INGEST_MAX_BODY_BYTES)
-        request._request.ingest_body_bytes = len(body)
+        body = read_body(request._request, limit=settings.INGEST_MAX_BODY_BYTES)
+        request._request.ingest_body_bytes = len(body.data)
         answer = ingest_export(
             user=request.user,
             api_key=request.auth,
-            body=body,
-            content_encoding=encoding,
+            body=body.data,
+            digest=body.sha256,
+            content_encoding=body.encoding,
             idempotency_key=request.headers.get("Idempotency-Key", "").strip(),
             automation=automation_headers(request),
             request=request._request,

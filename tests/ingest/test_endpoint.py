@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import zlib
 
 import pytest
@@ -55,6 +56,19 @@ def test_a_deflate_body_is_accepted(alice_client):
     response = post(alice_client, zlib.compress(fixture_bytes("small.json")), HTTP_CONTENT_ENCODING="deflate")
     assert response.status_code == 200
     assert response.json()["status"] == "processed"
+
+
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS])  # with the zlib header, and raw
+def test_every_body_is_hashed_as_decompressed(alice_client, wbits):
+    body = fixture_bytes("full_day.json")
+    deflater = zlib.compressobj(wbits=wbits)
+    response = post(alice_client, deflater.compress(body) + deflater.flush(), HTTP_CONTENT_ENCODING="deflate")
+    assert response.status_code == 200
+    ingestion = Ingestion.objects.get(public_id=response.json()["ingestion_id"])
+    assert ingestion.body_sha256 == hashlib.sha256(body).hexdigest()
+    assert zlib.decompress(ingestion.body) == body
+    plain = post(alice_client, body).json()
+    assert plain["status"] == "duplicate" and plain["duplicate_of"] == response.json()["ingestion_id"]
 
 
 def test_a_gzip_bomb_is_413_without_storing_anything(alice_client, settings):
