@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from django.conf import settings
-from django.db import models, router
+from django.db import models
 from django.utils import timezone
 
 from healthexport import partitions
@@ -17,7 +17,7 @@ def _refuse(what: str) -> NoReturn:
     raise AppendOnlyError(f"Audit events are append-only: {what} is refused.")
 
 
-class AuditEventQuerySet(models.QuerySet):
+class AuditEventQuerySet(partitions.PartitionedQuerySet):
     """Bulk paths refuse too: overriding ``Model.delete()`` alone is bypassed by ``QuerySet.update/delete``."""
 
     def update(self, **kwargs: Any) -> NoReturn:
@@ -32,18 +32,13 @@ class AuditEventQuerySet(models.QuerySet):
     def update_or_create(self, *args: Any, **kwargs: Any) -> NoReturn:
         _refuse("update_or_create")
 
-    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[AuditEvent]:
-        objs = list(objs)
-        partitions.ensure_partitions_for(self.model._meta.db_table, [obj.occurred_at for obj in objs], using=self.db)
-        return super().bulk_create(objs, *args, **kwargs)
-
     # Named so that nobody calls it by accident: the one removal path, for purge_audit on SQLite
     # (PostgreSQL drops whole partitions instead and keeps its trigger).
     def _purge_rows_bypassing_append_only_guard(self) -> int:
         return self._raw_delete(self.db)
 
 
-class AuditEvent(models.Model):
+class AuditEvent(partitions.PartitionedModel):
     """One append-only line of "who did what to whose data, when, from where".
 
     ``metadata`` holds counts and identifiers only: never health values, bodies or secrets.
@@ -58,6 +53,7 @@ class AuditEvent(models.Model):
         DENIED = "denied"
 
     occurred_at = models.DateTimeField(default=timezone.now)
+    partition_column = "occurred_at"
     action = models.CharField(max_length=64)
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -96,8 +92,6 @@ class AuditEvent(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             _refuse("saving an existing event")
-        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        partitions.ensure_partitions_for(self._meta.db_table, [self.occurred_at], using=using)
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:

@@ -27,9 +27,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
-from typing import NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
-from django.db import connections, transaction
+from django.db import connections, models, router, transaction
 
 AHEAD_MONTHS = 3
 
@@ -175,3 +175,99 @@ def months_ahead(table: str, *, using: str = "default") -> int:
 def ensure_all_ahead(*, using: str = "default") -> dict[str, list[str]]:
     """``ensure_partitions_ahead`` for every partitioned table; returns what was created."""
     return {table: ensure_partitions_ahead(table, using=using) for table in partitioned_tables(using=using)}
+
+
+# --- Models whose table is partitioned -----------------------------------------------------------
+
+
+class PartitionedQuerySet(models.QuerySet):
+    """Bulk inserts make sure the months they write have partitions (see the module doc)."""
+
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
+        objs = list(objs)
+        column = self.model.partition_column
+        ensure_partitions_for(self.model._meta.db_table, [getattr(obj, column) for obj in objs], using=self.db)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class PartitionedModel(models.Model):
+    """A model whose table is range-partitioned by month on ``partition_column`` (on PostgreSQL):
+    every ORM write makes sure the month of the row has a partition first."""
+
+    partition_column: ClassVar[str]
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        ensure_partitions_for(self._meta.db_table, [getattr(self, self.partition_column)], using=using)
+        super().save(*args, **kwargs)
+
+
+# --- Converting a table (migrations) --------------------------------------------------------------
+
+
+def rebuild_table(schema_editor: Any, table: str, *, partition_column: str | None, primary_key: list[str]) -> None:
+    """Re-create ``table`` partitioned by month on ``partition_column`` (or plain, for None), with
+    its rows, columns, defaults, identity, constraints, indexes and the given primary key; a
+    partitioned one also gets a BRIN index on ``partition_column``.
+
+    For migrations on PostgreSQL. A partitioned table can only enforce uniqueness that includes
+    its partition key, so the migration must have dropped other unique constraints (and foreign
+    keys pointing at the table) before. Rows are copied, so it takes as long as the table is big.
+    """
+    quote = schema_editor.quote_name
+    old, new = quote(f"{table}__old"), quote(f"{table}__new")
+    with schema_editor.connection.cursor() as cursor:
+        # Indexes of their own; those behind constraints come back with their constraints.
+        cursor.execute(
+            "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE i.indrelid = %s::regclass AND c.relname <> %s"
+            " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)",
+            [table, f"{table}_{partition_column}_brin"],
+        )
+        indexes = [row[0] for row in cursor.fetchall()]
+        # Foreign keys and unique constraints (check constraints come with LIKE, below).
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+            " WHERE conrelid = %s::regclass AND contype IN ('f', 'u', 'x')",
+            [table],
+        )
+        constraints = cursor.fetchall()
+        cursor.execute(f"SELECT max(id) FROM {quote(table)}")  # noqa: S608
+        last_id = cursor.fetchone()[0]
+    partitioning = f" PARTITION BY RANGE ({quote(partition_column)})" if partition_column else ""
+    schema_editor.execute(
+        f"CREATE TABLE {new} (LIKE {quote(table)} INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS"
+        f" INCLUDING STORAGE INCLUDING COMPRESSION){partitioning}"
+    )
+    schema_editor.execute(f"ALTER TABLE {quote(table)} RENAME TO {old}")
+    schema_editor.execute(f"ALTER TABLE {new} RENAME TO {quote(table)}")
+    if partition_column:
+        with schema_editor.connection.cursor() as cursor:
+            month = f"date_trunc('month', {quote(partition_column)} AT TIME ZONE 'UTC')"
+            cursor.execute(f"SELECT DISTINCT {month} FROM {old}")  # noqa: S608
+            months = [row[0].date() for row in cursor.fetchall()]
+        this_month = month_floor(datetime.now(UTC))
+        months += [add_months(this_month, ahead) for ahead in range(AHEAD_MONTHS + 1)]
+        _create_missing(table, months, schema_editor.connection.alias)
+    schema_editor.execute(f"INSERT INTO {quote(table)} SELECT * FROM {old}")  # noqa: S608
+    schema_editor.execute(f"DROP TABLE {old}")
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+        sequence = cursor.fetchone()[0]
+    schema_editor.execute(f"ALTER SEQUENCE {sequence} RENAME TO {quote(f'{table}_id_seq')}")
+    if last_id is not None:
+        schema_editor.execute(f"SELECT setval('{table}_id_seq', {int(last_id)})")
+    columns = ", ".join(quote(column) for column in primary_key)
+    schema_editor.execute(f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(f'{table}_pkey')} PRIMARY KEY ({columns})")
+    for definition in indexes:
+        schema_editor.execute(definition)
+    if partition_column:
+        schema_editor.execute(
+            f"CREATE INDEX {quote(f'{table}_{partition_column}_brin')} ON {quote(table)}"
+            f" USING brin ({quote(partition_column)})"
+        )
+    for name, definition in constraints:
+        schema_editor.execute(f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}")

@@ -7,11 +7,21 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from healthexport.partitions import PartitionedModel, PartitionedQuerySet
 
-class Ingestion(models.Model):
+
+class Ingestion(PartitionedModel):
     """One export as received: the raw body is stored (compressed) before anything is parsed,
     so a body answered 200 can always be reprocessed. No ``updated_at``: only ``status``,
-    ``result`` and ``processed_at`` move, once, when processing ends."""
+    ``result`` and ``processed_at`` move, once, when processing ends.
+
+    On PostgreSQL the table is partitioned by month of ``received_at`` (raw bodies are the bulk
+    of the stored bytes: old months can go whole). A partitioned table enforces uniqueness only
+    together with ``received_at``: ``public_id`` is unique by construction (UUID4), and "one
+    processed body per user" is kept by the pipeline's per-user lock (ingest.services).
+    """
+
+    partition_column = "received_at"
 
     class Status(models.TextChoices):
         RECEIVED = "received"  # stored, not processed yet, or processing crashed before marking
@@ -26,7 +36,7 @@ class Ingestion(models.Model):
     SYNCED = (Status.PROCESSED, Status.PARTIAL, Status.DUPLICATE)
 
     id = models.BigAutoField(primary_key=True)
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ingestions")
     api_key = models.ForeignKey(
         "accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="ingestions"
@@ -43,11 +53,15 @@ class Ingestion(models.Model):
     automation = models.JSONField(
         default=dict, blank=True, help_text="The app's automation headers: name, id, aggregation, period, session."
     )
+    # No database foreign key: none can point into a partitioned table. Django sets it to NULL
+    # when the first export is deleted.
     duplicate_of = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="duplicates"
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="duplicates", db_constraint=False
     )
     result = models.JSONField(null=True, blank=True, help_text="The answer sent: counts and item errors.")
     error = models.CharField(max_length=255, blank=True, default="")
+
+    objects = PartitionedQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -59,14 +73,14 @@ class Ingestion(models.Model):
             ),
             models.Index(fields=["user", "received_at"], name="ingest_ingestion_user_time"),
             models.Index(fields=["status"], name="ingest_ingestion_status", condition=Q(status="failed")),
-        ]
-        constraints = [
-            # Also the index of duplicate detection: "has this user had this exact body processed?"
-            models.UniqueConstraint(
+            # Duplicate detection: "has this user had this exact body processed?"
+            models.Index(
                 fields=["user", "body_sha256"],
                 condition=Q(status__in=["processed", "partial"]),
-                name="ingest_ingestion_one_processed_per_body",
+                name="ingest_ingestion_done_body",
             ),
+        ]
+        constraints = [
             models.CheckConstraint(
                 condition=Q(duplicate_of__isnull=True) | Q(status="duplicate"),
                 name="ingest_ingestion_duplicate_of_only_for_duplicates",

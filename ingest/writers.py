@@ -347,6 +347,8 @@ def write_workouts(*, user_id: int, ingestion_id: int, workouts: Sequence[Any], 
 
     if not workouts:
         return
+    # A new workout, or a re-sent one whose start moved, may be the first of its month.
+    partitions.ensure_partitions_for(Workout._meta.db_table, [w.fields["start"] for w in workouts])
     stored = {
         external_id: (pk, digest)
         for external_id, pk, digest in Workout.objects.filter(

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.gis.db import models as gis_models
-from django.db import models, router
+from django.db import models
 from django.db.models import F, Q
 
 from healthexport import partitions
@@ -32,16 +32,15 @@ class MetricType(models.Model):
         return self.name
 
 
-class SampleQuerySet(models.QuerySet):
+class SampleQuerySet(partitions.PartitionedQuerySet):
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Sample]:
         objs = list(objs)
-        partitions.ensure_partitions_for(self.model._meta.db_table, [obj.start for obj in objs], using=self.db)
         created = super().bulk_create(objs, *args, **kwargs)
         _refresh_rollups_of(objs)
         return created
 
 
-class Sample(models.Model):
+class Sample(partitions.PartitionedModel):
     """A scalar sample: plain quantities, min/avg/max metrics (heart rate), sleep stages.
 
     ``qty`` is the value (the average for min/avg/max items) in the metric's canonical unit;
@@ -55,6 +54,7 @@ class Sample(models.Model):
     # metric look-ups, and Django still cascades a user's deletion. A missing source is stored
     # as "", so it is part of the key like any other.
     pk = models.CompositePrimaryKey("user", "metric", "start", "source")
+    partition_column = "start"
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
@@ -89,9 +89,6 @@ class Sample(models.Model):
         return f"sample {self.pk} of metric {self.metric_id}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """On PostgreSQL the month's partition must exist before the row (bulk writes ensure it too)."""
-        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        partitions.ensure_partitions_for(self._meta.db_table, [self.start], using=using)
         super().save(*args, **kwargs)
         _refresh_rollups_of([self])
 
@@ -220,12 +217,19 @@ class SleepNight(models.Model):
         return f"sleep night {self.night}"
 
 
-class Workout(models.Model):
+class Workout(partitions.PartitionedModel):
     """A workout (export format v1 or v2). ``external_id`` is the app's stable UUID (v2) or a key
-    derived from name and start (v1, which has none)."""
+    derived from name and start (v1, which has none).
 
+    On PostgreSQL the table is partitioned by month of ``start``, like samples. A partitioned
+    table enforces uniqueness only together with ``start``: ``public_id`` is unique by
+    construction (UUID4), and one workout per ``external_id`` is kept by the ingest pipeline,
+    which looks re-sent workouts up by it under the per-user lock (ingest.writers).
+    """
+
+    partition_column = "start"
     id = models.BigAutoField(primary_key=True)
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     external_id = models.CharField(max_length=100)
     name = models.CharField(max_length=100)
@@ -242,9 +246,11 @@ class Workout(models.Model):
     content_hash = models.CharField(max_length=64, help_text="SHA-256 of the item as sent: re-sends compare it.")
     ingestion_id = models.BigIntegerField()
 
+    objects = partitions.PartitionedQuerySet.as_manager()
+
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "external_id"], name="metrics_workout_natural_key"),
+            models.UniqueConstraint(fields=["user", "external_id", "start"], name="metrics_workout_natural_key"),
             models.CheckConstraint(condition=Q(end__gte=F("start")), name="metrics_workout_end_after_start"),
         ]
         indexes = [models.Index(fields=["user", "start"], name="metrics_workout_user_start")]
@@ -256,7 +262,7 @@ class Workout(models.Model):
 class RoutePoint(models.Model):
     # Keyed by workout and position, like samples by their natural key: no surrogate id to keep
     # up per point (routes run to thousands of points per workout). No database foreign key
-    # either, as for samples: its check ran per point at commit (0.15 s for a year's routes).
+    # either, as for samples: its check ran per point at commit (0.2 s for a year's routes).
     # Points are written with their workout in one transaction and Django cascades deletions.
     pk = models.CompositePrimaryKey("workout", "seq")
     workout = models.ForeignKey(
@@ -288,7 +294,8 @@ class WorkoutSeries(models.Model):
     """Per-workout series: heartRateData, heartRateRecovery, stepCount, activeEnergy, …"""
 
     id = models.BigAutoField(primary_key=True)
-    workout = models.ForeignKey(Workout, on_delete=models.CASCADE, related_name="series")
+    # No database foreign key: none can point into a partitioned table; Django cascades deletions.
+    workout = models.ForeignKey(Workout, on_delete=models.CASCADE, related_name="series", db_constraint=False)
     kind = models.CharField(max_length=64)
     seq = models.PositiveIntegerField()
     start = models.DateTimeField(null=True, blank=True)
