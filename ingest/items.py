@@ -307,8 +307,9 @@ def _quantity(value: Any, field: str, unit: str) -> float | None:
     if not isinstance(value, dict) or "qty" not in value:
         return None
     qty = parse_number(value["qty"], f"{field}.qty")
+    sent_unit = parse_text(value.get("units"), f"{field}.units", 32) or unit
     try:
-        return converter(value.get("units") or unit, unit)(qty)
+        return converter(sent_unit, unit)(qty)
     except UnitMismatch:
         raise ItemError("unit_mismatch", f"{field} unit {value.get('units')!r} is not a {unit} unit", field) from None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,22 +104,37 @@ def decode_metric_items(raw: msgspec.Raw) -> list[msgspec.Raw] | None:
 
 
 def decode_item(raw: msgspec.Raw) -> Any:
-    """One item as Python values; a number too large for a float is that item's error."""
+    """One item as Python values. A number no float or 64-bit integer can hold (which JSON allows)
+    is that item's error: it could not be hashed, stored as JSON everywhere, or exported."""
     try:
-        return _any.decode(raw)
-    except msgspec.ValidationError:  # msgspec refuses only such numbers here; say where it is
-        path = _infinite_number_path(json.loads(bytes(raw)))
-        raise ItemError("invalid_number", f"{path or 'a number'} is too large for a number", path) from None
+        item = _any.decode(raw)
+    except msgspec.ValidationError:  # a float too large: the standard library reads it as infinity
+        item = json.loads(bytes(raw))
+    else:
+        if not _LONG_NUMBER.search(memoryview(raw)):
+            return item
+    path = _unrepresentable_number_path(item)
+    if path is not None:
+        raise ItemError("invalid_number", f"{path or 'a number'} is too large for a number", path or None)
+    return item
 
 
-def _infinite_number_path(value: Any, path: str = "") -> str | None:
-    """Where the first infinite float is inside ``value`` (``a.b[2]``): the standard library
-    reads a number too large for a float as infinity, where msgspec only says it is there."""
+# A run of 20 digits: an integer that may not fit in 64 bits (or only text that looks like one).
+_LONG_NUMBER = re.compile(rb"\d{20}")
+INTEGER_RANGE = range(-(2**63), 2**64)
+
+
+def _unrepresentable_number_path(value: Any, path: str = "") -> str | None:
+    """Where the first infinite float or too-long integer is inside ``value`` (``a.b[2]``)."""
     if isinstance(value, float) and math.isinf(value):
+        return path
+    if isinstance(value, int) and not isinstance(value, bool) and value not in INTEGER_RANGE:
         return path
     children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, child in children:
-        found = _infinite_number_path(child, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip("."))
+        found = _unrepresentable_number_path(
+            child, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip(".")
+        )
         if found is not None:
             return found
     return None

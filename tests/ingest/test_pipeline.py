@@ -370,23 +370,33 @@ def test_an_item_of_the_wrong_shape_is_rejected_naming_the_field(alice, bad, cod
     assert Sample.objects.filter(user=alice).count() == 1
 
 
-def test_a_number_too_large_for_a_float_is_an_item_error_in_every_section(alice):
+def test_a_number_too_large_for_a_float_or_64_bits_is_an_item_error_in_every_section(alice):
     workout = {"id": "W1", "name": "Walk", "start": "2024-05-14 07:00:00 +0200", "end": "2024-05-14 07:30:00 +0200"}
     document = {
         "data": {
             "metrics": _steps(GOOD_STEP)["data"]["metrics"],
-            "workouts": [{**workout, "duration": "HUGE"}, {**workout, "id": "W2"}],
-            "symptoms": [{"start": "2024-05-14 07:00:00 +0200", "name": "Headache", "severity": "HUGE"}],
+            "workouts": [
+                {**workout, "duration": "HUGE"},
+                {**workout, "id": "W2"},
+                {**workout, "id": "W3", "activeEnergyBurned": {"qty": 5, "units": {"kcal": True}}},
+            ],
+            "symptoms": [
+                {"start": "2024-05-14 07:00:00 +0200", "name": "Headache", "severity": "HUGE"},
+                {"start": "2024-05-14 08:00:00 +0200", "name": "Nausea", "extra": [1, {"count": 10**30}]},
+                {"start": "2024-05-14 09:00:00 +0200", "name": "Cough", "note": "12345678901234567890123"},
+            ],
         }
     }
     body = json.dumps(document).replace('"HUGE"', "1e999").encode()
     answer = ingest(alice, body)
     assert answer["status"] == "partial"
-    assert answer["workouts"]["stored"] == 1 and answer["workouts"]["rejected"] == 1
-    assert answer["other"]["symptoms"]["rejected"] == 1
+    assert answer["workouts"]["stored"] == 1 and answer["workouts"]["rejected"] == 2
+    assert answer["other"]["symptoms"]["rejected"] == 2 and answer["other"]["symptoms"]["stored"] == 1
     assert {(e["code"], e["where"].get("field")) for e in answer["errors"]} == {
         ("invalid_number", "duration"),
+        ("invalid_text", "activeEnergyBurned.units"),
         ("invalid_number", "severity"),
+        ("invalid_number", "extra[1].count"),
     }
 
 
