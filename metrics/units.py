@@ -7,6 +7,8 @@ and can be converted back on the way out.
 
 from __future__ import annotations
 
+import re
+
 # unit → (dimension, factor to the dimension's base unit). Temperature is affine, handled apart.
 LINEAR_UNITS: dict[str, tuple[str, float]] = {
     # energy, base kcal
@@ -88,12 +90,26 @@ class UnitMismatch(ValueError):
     """The unit cannot be converted to the metric's unit (another dimension)."""
 
 
+# Other spellings of the units above, as phones and HealthKit write them.
+SPELLINGS = {"ml": "mL", "l": "L", "lbs": "lb", "kcals": "kcal", "beats/min": "count/min", "km/h": "km/hr"}
+# HealthKit writes a molar unit with the molar mass of what it counts: mmol<180.15588000005408>/L.
+MOLAR_MASS = re.compile(r"<[0-9.]+>")
+
+
+def normalize_unit(unit: str) -> str:
+    """The spelling of ``unit`` used here (``mmol<180.1558…>/L`` → ``mmol/L``, ``ml`` → ``mL``)."""
+    unit = MOLAR_MASS.sub("", unit.strip())
+    return SPELLINGS.get(unit, unit)
+
+
 def canonical_unit(unit: str) -> str:
+    unit = normalize_unit(unit)
     return CANONICAL.get(unit, unit)
 
 
 def converter(from_unit: str, to_unit: str):
     """A function converting values from ``from_unit`` to ``to_unit``; raises UnitMismatch."""
+    from_unit, to_unit = normalize_unit(from_unit), normalize_unit(to_unit)
     if from_unit == to_unit:
         return _identity
     if from_unit in TEMPERATURE_UNITS and to_unit in TEMPERATURE_UNITS:
