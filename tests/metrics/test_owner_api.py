@@ -8,7 +8,7 @@ import pytest
 from audit.models import AuditEvent
 from ingest.models import Ingestion
 from ingest.services import ingest_export
-from metrics.models import RoutePoint, Sample, Workout
+from metrics.models import RoutePoint, Sample, Workout, WorkoutSeries
 
 pytestmark = pytest.mark.django_db
 
@@ -159,14 +159,14 @@ def test_delete_all_data_erases_everything_but_keys_and_audit(alice_client, alic
     load(alice)
     samples = Sample.objects.filter(user=alice).count()
     points = RoutePoint.objects.filter(workout__user=alice).count()
-    assert points > 0
+    assert points > 0 and WorkoutSeries.objects.filter(workout__user=alice).exists()
     response = alice_client.delete("/v1/data", {"confirm": "delete all my data"}, format="json")
     assert response.status_code == 200
     assert response.json()["deleted"]["samples"] == samples
     assert response.json()["deleted"]["route_points"] == points
     assert not Sample.objects.filter(user=alice).exists()
     assert not Workout.objects.filter(user=alice).exists()
-    assert not RoutePoint.objects.exists()
+    assert not RoutePoint.objects.exists() and not WorkoutSeries.objects.exists()
     assert not Ingestion.objects.filter(user=alice).exists()
     assert alice_key[0].__class__.objects.filter(pk=alice_key[0].pk).exists()
     event = AuditEvent.objects.get(action="data.deleted")
