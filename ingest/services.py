@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 import psycopg
 from django.db import connection, transaction
+from django.db.models import Exists
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -350,7 +351,15 @@ def _fresh_spans(user_id: int, metrics: list[_Metric]) -> dict[int, tuple[dt.dat
             continue
         known = spans.get(metric.type.id)  # the same metric twice in one export: one span
         spans[metric.type.id] = span if known is None else (min(known[0], span[0]), max(known[1], span[1]))
-    return {metric_id: span for metric_id, span in spans.items() if not _has_samples(user_id, metric_id, span)}
+    if not spans:
+        return {}
+    # One query for all metrics: does each have anything stored in its span?
+    stored = {
+        f"m{metric_id}": Exists(Sample.objects.filter(user_id=user_id, metric_id=metric_id, start__range=span))
+        for metric_id, span in spans.items()
+    }
+    found = MetricType.objects.filter(pk=next(iter(spans))).values(**stored).get()
+    return {metric_id: span for metric_id, span in spans.items() if not found[f"m{metric_id}"]}
 
 
 def _metric_chunks(metric: _Metric, report: IngestReport, samples: RowSink | None = None) -> Iterator[hae.MetricRows]:
@@ -402,10 +411,6 @@ def _time_span(raw_metric: bytes | msgspec.Raw) -> tuple[dt.datetime, dt.datetim
         dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC),
         dt.datetime.combine(last, dt.time(), tzinfo=dt.UTC),
     )
-
-
-def _has_samples(user_id: int, metric_id: int, span: tuple[dt.datetime, dt.datetime]) -> bool:
-    return Sample.objects.filter(user_id=user_id, metric_id=metric_id, start__range=span).exists()
 
 
 def metric_types_for(entries: list[MetricHeader]) -> dict[str, MetricType]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -272,10 +272,16 @@ def new_row_stream(
     """A ``NewRowStream`` over ``spans``. The caller ensures their partitions beforehand: no
     other statement can run while the COPY is open."""
     columns = ("user_id", *spec.key, *spec.values, "ingestion_id")
-    with row_stream(spec.model._meta.db_table, columns, spec.json_columns) as write:
+    # Without spans every row is "outside": no COPY to open (a few ms saved per small export).
+    copy = row_stream(spec.model._meta.db_table, columns, spec.json_columns) if spans else nullcontext(_no_rows)
+    with copy as write:
         stream = NewRowStream(spec, user_id=user_id, ingestion_id=ingestion_id, spans=spans, write=write)
         yield stream
     stream.finish()
+
+
+def _no_rows(row: tuple) -> None:
+    raise AssertionError("a stream without spans writes no row")
 
 
 def _update_rows(spec: TableSpec, user_id: int, rows: Sequence[Row], ingestion_id: int) -> None:
@@ -315,13 +321,13 @@ def write_rows(spec: TableSpec, *, user_id: int, ingestion_id: int, rows: Sequen
     if spec.partition_column is not None and new_rows:
         at = spec.key.index(spec.partition_column)
         partitions.ensure_partitions_for(spec.model._meta.db_table, {row.key[at] for row in new_rows})
-    columns = ("user_id", *spec.key, *spec.values, "ingestion_id")
-    insert_rows(
-        spec.model._meta.db_table,
-        columns,
-        ((user_id, *r.key, *r.values, ingestion_id) for r in new_rows),
-        spec.json_columns,
-    )
+    if new_rows:
+        insert_rows(
+            spec.model._meta.db_table,
+            ("user_id", *spec.key, *spec.values, "ingestion_id"),
+            ((user_id, *r.key, *r.values, ingestion_id) for r in new_rows),
+            spec.json_columns,
+        )
     if changed_rows:
         _update_rows(spec, user_id, changed_rows, ingestion_id)
     return new_rows + changed_rows
