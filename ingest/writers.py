@@ -254,14 +254,16 @@ class NewRowStream:
             self._outside.add(key, values, counts)
             return
         digest = hash(values)
-        previous = self._seen.get(key)
-        self._seen[key] = digest
-        if previous is None:
+        seen = self._seen
+        known = len(seen)
+        previous = seen.setdefault(key, digest)  # one hash of the key, not two
+        if len(seen) > known:
             counts.stored += 1
             self._write((self.user_id, *key, *values, self.ingestion_id))
         elif previous == digest:
             counts.duplicates += 1
         else:
+            seen[key] = digest
             counts.updated += 1
             self._later[key] = Row(key, values, counts)
 
