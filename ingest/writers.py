@@ -219,8 +219,14 @@ def _column_types(cursor: Any, table: str, columns: Sequence[str]) -> list[int]:
 def insert_rows(
     table: str, columns: Sequence[str], rows: Iterable[tuple], json_columns: frozenset[str] = frozenset()
 ) -> None:
-    """Bulk insert: COPY on PostgreSQL, executemany elsewhere."""
+    """Bulk insert: COPY on PostgreSQL, executemany elsewhere. No rows, no statement at all (a
+    re-sent export has nothing new in most tables)."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return
     with row_stream(table, columns, json_columns) as write:
+        write(first)
         for row in rows:
             write(row)
 
@@ -338,13 +344,12 @@ def write_rows(spec: TableSpec, *, user_id: int, ingestion_id: int, rows: Sequen
     if spec.partition_column is not None and new_rows:
         at = spec.key.index(spec.partition_column)
         partitions.ensure_partitions_for(spec.model._meta.db_table, {row.key[at] for row in new_rows})
-    if new_rows:
-        insert_rows(
-            spec.model._meta.db_table,
-            ("user_id", *spec.key, *spec.values, "ingestion_id"),
-            ((user_id, *r.key, *r.values, ingestion_id) for r in new_rows),
-            spec.json_columns,
-        )
+    insert_rows(
+        spec.model._meta.db_table,
+        ("user_id", *spec.key, *spec.values, "ingestion_id"),
+        ((user_id, *r.key, *r.values, ingestion_id) for r in new_rows),
+        spec.json_columns,
+    )
     if changed_rows:
         _update_rows(spec, user_id, changed_rows, ingestion_id)
     return new_rows + changed_rows
