@@ -213,7 +213,8 @@ def rebuild_table(schema_editor: Any, table: str, *, partition_column: str | Non
     its rows, columns, defaults, identity, constraints, indexes and the given primary key; a
     partitioned one also gets a BRIN index on ``partition_column``.
 
-    For migrations on PostgreSQL. A partitioned table can only enforce uniqueness that includes
+    For migrations on PostgreSQL, on a table with an identity ``id`` (its sequence is carried on
+    past the copied rows). A partitioned table can only enforce uniqueness that includes
     its partition key, so the migration must have dropped other unique constraints (and foreign
     keys pointing at the table) before. Rows are copied, so it takes as long as the table is big.
     """

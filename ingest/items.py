@@ -50,7 +50,6 @@ SLEEP_NIGHT_TIMES = {
     "inBedEnd": "in_bed_end",
 }
 SLEEP_NIGHT_KNOWN = {"date", "source", *SLEEP_NIGHT_FIELDS, *SLEEP_NIGHT_TIMES}
-CONTEXT_FIELDS = ("mealTime", "reason", "value")
 
 
 @dataclass(slots=True, frozen=True)
@@ -358,9 +357,7 @@ def _route_point_fields(point: Any, position: int, report: IngestReport, index: 
     try:
         return msgspec.convert(point, RoutePointItem)
     except msgspec.ValidationError as exc:
-        error = _refused(
-            point, exc, "a route point", numbers=("latitude", "longitude", "lat", "lon"), optional=ROUTE_EXTRAS
-        )
+        error = _refused(point, exc, "a route point", numbers=ROUTE_COORDINATES, optional=ROUTE_EXTRAS)
         _report_nested(report, error, f"route[{position}]", index)
         return None
 

@@ -33,7 +33,7 @@ from healthexport import partitions
 from healthexport.errors import InvalidJson, InvalidPayload
 from ingest import items as hae
 from ingest.models import Ingestion
-from ingest.parsing import EARLIEST
+from ingest.parsing import EARLIEST, latest_plausible
 from ingest.payload import (
     MetricHeader,
     Payload,
@@ -395,7 +395,7 @@ def _time_span(raw_metric: bytes | msgspec.Raw) -> tuple[dt.datetime, dt.datetim
     It bounds every plausible item time (the days found, a day wider on each side) without
     parsing one; an item found outside it later is simply compared with the table.
     """
-    earliest, latest = EARLIEST.date(), dt.datetime.now(dt.UTC).date() + _DAY
+    earliest, latest = EARLIEST.date(), latest_plausible().date()
     days = set()
     for text in set(_ITEM_DAY.findall(memoryview(raw_metric))):
         try:

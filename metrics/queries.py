@@ -212,9 +212,9 @@ def metric_raw_page(
         queryset = queryset.filter(metric=metric)
     queryset = _in_range(queryset, "start", start, end)
     # Ties on start are ordered by the rest of the key: the source for samples, else the id.
-    tiebreak = "source" if model is Sample else "id"
+    tiebreak, tiebreak_type = ("source", str) if model is Sample else ("id", int)
     if cursor:
-        after_start, after = decode_cursor(cursor, str if model is Sample else int)
+        after_start, after = decode_cursor(cursor, tiebreak_type)
         # start >= … first, so the (user, metric, start) index bounds the scan; the OR only trims ties.
         queryset = queryset.filter(start__gte=after_start).filter(
             Q(start__gt=after_start) | Q(start=after_start, **{f"{tiebreak}__gt": after})
