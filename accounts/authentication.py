@@ -17,15 +17,16 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from accounts import keys, verification, verify_cache
+from accounts import instrumentation, keys, verification, verify_cache
 from accounts.models import ApiKey, User
 from accounts.ratelimit import ratelimit_note_failed_auth_throttle
 from accounts.services import api_key_mark_used
 from accounts.verification import KeyRejected
 from audit.models import AuditEvent
-from audit.services import client_ip, record_event
-from healthexport import instrumentation
-from healthexport.logging import bind_log_context
+from audit.services import record_event
+from healthexport.lib.errors import WWW_AUTHENTICATE
+from healthexport.lib.http import client_ip
+from healthexport.lib.logging import bind_log_context
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +101,6 @@ class ApiKeyAuthentication(BaseAuthentication):
         return api_key.owner, api_key
 
     def authenticate_header(self, request: Request) -> str:
-        # Imported here: healthexport.errors imports DRF's views, which import this class from settings.
-        from healthexport.errors import WWW_AUTHENTICATE
-
         return WWW_AUTHENTICATE
 
     def _refuse_if_throttled(self, request: HttpRequest) -> None:

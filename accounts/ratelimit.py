@@ -30,7 +30,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.cache import BaseCache, cache, caches
@@ -41,13 +41,11 @@ from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import NoScriptError, RedisError
 from rest_framework.throttling import BaseThrottle
 
+from accounts.instrumentation import record_ratelimit_rejection
 from accounts.models import ApiKey
 from audit.models import AuditEvent
 from audit.services import record_event
-from healthexport.instrumentation import record_ratelimit_rejection
-
-if TYPE_CHECKING:
-    from healthexport.errors import BodyTooLarge
+from healthexport.lib.errors import BodyTooLarge, RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -377,8 +375,6 @@ def ratelimit_check(*, request: HttpRequest, api_key: ApiKey, cost: int) -> Deci
     if usage.admitted:
         return decision
 
-    from healthexport.errors import RateLimited
-
     limit = decision.refused_by
     record_ratelimit_rejection(limit)
     _audit_exceeded_once(request=request, api_key=api_key, decision=decision)
@@ -392,9 +388,6 @@ def ratelimit_check(*, request: HttpRequest, api_key: ApiKey, cost: int) -> Deci
 
 def _over_whole_budget(size: int, limits: Limits) -> BodyTooLarge:
     """A 413, not a 429: waiting cannot make this body fit, so the app must not retry it forever."""
-    # Imported here (and below): healthexport.errors imports DRF's views, which import this module's throttle.
-    from healthexport.errors import BodyTooLarge
-
     return BodyTooLarge(
         f"The body is {size} bytes, more than this API key's whole hourly budget of {limits.bytes} bytes "
         f"(RATELIMIT_BYTES_PER_HOUR). Send smaller exports, or ask an administrator to raise "

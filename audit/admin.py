@@ -11,16 +11,15 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.core.paginator import Paginator
 from django.db.models import Max, Min, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
-from django.utils.functional import cached_property
 
 from audit import queries
 from audit.models import AuditEvent, AuditEventQuerySet
 from audit.services import record_event
-from healthexport.partitions import add_months
+from healthexport.lib.admin import FixedCountPaginator, ReadOnlyAdminMixin
+from healthexport.lib.partitions import add_months
 
 EXPORT_COLUMNS = (
     "occurred_at",
@@ -37,18 +36,6 @@ EXPORT_COLUMNS = (
 )
 # A cell starting with one of these is a formula to a spreadsheet (user agents are attacker-chosen).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-class FixedCountPaginator(Paginator):
-    """Counts at most ``COUNT_CAP`` rows (``SELECT count(*) FROM (… LIMIT cap)``), never the whole
-    table: the first page of 10M events costs what the first page of 10k does. Past the cap the
-    list says "10000" and the officer narrows it by date, filter or search."""
-
-    COUNT_CAP = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list[: self.COUNT_CAP].count()
 
 
 def _periods(first: datetime, last: datetime, kind: str) -> list[tuple[datetime, datetime]]:
@@ -146,7 +133,7 @@ def _csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "occurred_at",
         "action",
@@ -194,20 +181,6 @@ class AuditEventAdmin(admin.ModelAdmin):
         if not search_term.strip():
             return queryset, False
         return queryset.filter(queries.search_q(search_term)), False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
-        return False
-
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
     @admin.action(description="Export selected events as CSV", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[AuditEvent]) -> StreamingHttpResponse:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from healthexport import partitions
+from healthexport.lib import partitions
 
 
 class AppendOnlyError(Exception):

@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from audit.instrumentation import AUDIT_WRITE_FAILURES
 from audit.models import AuditEvent
-from healthexport import partitions
-from healthexport.instrumentation import AUDIT_WRITE_FAILURES
+from healthexport.lib import partitions
+from healthexport.lib.http import client_ip
 
 logger = logging.getLogger(__name__)
 USER_AGENT_MAX = 256
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The peer address, or the last untrusted X-Forwarded-For hop when the peer is a trusted proxy."""
-    peer = request.META.get("REMOTE_ADDR") or None
-    trusted = set(settings.TRUSTED_PROXIES)
-    if peer and peer in trusted:
-        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
-        for hop in reversed(hops):
-            if hop not in trusted:
-                peer = hop
-                break
-    try:
-        return str(ipaddress.ip_address(peer)) if peer else None
-    except ValueError:
-        return None
 
 
 def _target_fields(target: models.Model | tuple[str, Any] | None) -> tuple[str, str]:

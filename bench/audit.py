@@ -79,7 +79,7 @@ def bench_record_event() -> None:
 def load_events() -> None:
     from django.db import connection
 
-    from healthexport import partitions
+    from healthexport.lib import partitions
 
     # One event every 31 s back from now: 1M events span ~12 months, i.e. 13 monthly partitions.
     now = datetime.now(UTC)

@@ -69,10 +69,9 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from django.contrib.auth import get_user_model
 
-    from healthexport import partitions
+    from healthexport.lib import partitions
     from metrics import export, queries
     from metrics.models import MetricType, Sample, SampleRollup
-    from metrics.services import rollups_refresh
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
     metric, _ = MetricType.objects.get_or_create(
@@ -99,9 +98,9 @@ def main() -> None:
         print(f"loaded {wanted:,} samples in {time.perf_counter() - started:.1f} s")
     total = Sample.objects.filter(user=user).count()
     year = (dt.datetime(2024, 1, 1, tzinfo=dt.UTC), dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
-    # Loaded with SQL, so the rollups are built here as ingest builds them: by rollups_refresh.
+    # Loaded with SQL, so the rollups are built here as ingest builds them: by SampleRollup.objects.refresh.
     started = time.perf_counter()
-    rollups_refresh(user_id=user.pk, metric_ids=[metric.pk], start=year[0], end=year[1])
+    SampleRollup.objects.refresh(user_id=user.pk, metric_ids=[metric.pk], start=year[0], end=year[1])
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE metrics_samplerollup")
     rollups = SampleRollup.objects.filter(user=user).count()

@@ -50,7 +50,7 @@ def when_ready(server):
 def post_worker_init(worker):
     if METRICS_PORT:
         # No /metrics view is scraped in the workers: refresh the database gauges in a thread.
-        from healthexport.instrumentation import start_gauge_refresh_thread
+        from healthexport.lib.prometheus import start_gauge_refresh_thread
 
         start_gauge_refresh_thread()
 

@@ -6,7 +6,7 @@ from django.db.models.signals import post_migrate
 
 def _partitions_ahead(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:
     """After migrate, every partitioned table has this month's partition and the next ones."""
-    from healthexport import partitions
+    from healthexport.lib import partitions
 
     partitions.ensure_all_ahead(using=using)
 
@@ -16,11 +16,9 @@ class HealthexportConfig(AppConfig):
     verbose_name = "healthexport"
 
     def ready(self) -> None:
-        from healthexport import (
-            checks,  # noqa: F401  (registers the system checks)
-            instrumentation,
-            partitions,
-        )
+        from healthexport import checks, instrumentation  # noqa: F401  (checks registers the system checks)
+        from healthexport.lib import partitions
+        from healthexport.lib.prometheus import register_gauge_refresher
 
         # post_migrate is sent once per app with models; the check is one cheap query per table.
         post_migrate.connect(_partitions_ahead, dispatch_uid="healthexport_partitions_ahead")
@@ -29,4 +27,4 @@ class HealthexportConfig(AppConfig):
             for table in partitions.partitioned_tables():
                 instrumentation.PARTITIONS_AHEAD.labels(table).set(partitions.months_ahead(table))
 
-        instrumentation.register_gauge_refresher(refresh_partitions_ahead)
+        register_gauge_refresher(refresh_partitions_ahead)

@@ -1,10 +1,5 @@
-"""One error shape for every non-2xx answer of the API and the health endpoints:
-
-    {"error": {"code": "invalid_json", "message": "human sentence", "details": []}}
-
-Domain code raises an ``ApiError`` subclass; DRF's own exceptions and Django's 400/403/404/500
-handlers are translated here, so the shape is produced in exactly one place.
-"""
+"""Every exception leaves the API and the health endpoints in one shape (see ``lib.errors``):
+DRF's own exceptions and Django's 400/403/404/500 handlers are translated here, in one place."""
 
 from __future__ import annotations
 
@@ -13,62 +8,16 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from healthexport.lib.errors import WWW_AUTHENTICATE, ApiError, ServiceUnavailable, error_body, error_response
+
 logger = logging.getLogger(__name__)
 
-WWW_AUTHENTICATE = 'Bearer realm="healthexport"'
 JSON_PATH_PREFIXES = ("/v1/", "/health", "/ready", "/metrics")
-
-
-class ApiError(drf.APIException):
-    """Base of our domain errors: a status, a stable code and a human message."""
-
-    status_code = 400
-    code = "invalid_payload"
-    default_detail = "The request is invalid."
-
-    def __init__(self, message: str | None = None, *, details: list[dict[str, Any]] | None = None):
-        super().__init__(message or self.default_detail, self.code)
-        self.message = message or str(self.default_detail)
-        self.details = details or []
-
-
-class InvalidJson(ApiError):
-    code = "invalid_json"
-    default_detail = "The body is not valid JSON."
-
-
-class InvalidPayload(ApiError):
-    code = "invalid_payload"
-    default_detail = "The body is not a Health Auto Export payload."
-
-
-class BodyTooLarge(ApiError):
-    status_code = 413
-    code = "body_too_large"
-    default_detail = "The body is larger than this server accepts."
-
-
-class UnsupportedMediaType(ApiError):
-    status_code = 415
-    code = "unsupported_media_type"
-    default_detail = "Send the export as application/json."
-
-
-class RateLimited(ApiError):
-    status_code = 429
-    code = "rate_limited"
-    default_detail = "Too many requests for this API key; retry after the Retry-After seconds."
-
-
-class ServiceUnavailable(ApiError):
-    status_code = 503
-    code = "service_unavailable"
-    default_detail = "The service is temporarily unavailable; retry later."
 
 
 # DRF's built-in exceptions, mapped to our stable codes.
@@ -84,18 +33,6 @@ DRF_CODES: list[tuple[type[Exception], str]] = [
     (drf.ValidationError, "invalid_payload"),
     (drf.NotAcceptable, "not_acceptable"),
 ]
-
-
-def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details or []}}
-
-
-def error_response(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> JsonResponse:
-    """The error shape for plain Django views and middleware (outside DRF)."""
-    response = JsonResponse(error_body(code, message, details), status=status)
-    if status == 401:
-        response["WWW-Authenticate"] = WWW_AUTHENTICATE
-    return response
 
 
 def _validation_details(detail: Any, path: str = "") -> list[dict[str, Any]]:

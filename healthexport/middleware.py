@@ -9,8 +9,8 @@ from collections.abc import Callable
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
-from healthexport.errors import error_response
-from healthexport.logging import UNSET, bind_log_context, log_context, user_id_var
+from healthexport.lib.errors import error_response
+from healthexport.lib.logging import UNSET, bind_log_context, log_context, user_id_var
 
 access_logger = logging.getLogger("healthexport.access")
 

@@ -244,11 +244,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_context": {"()": "healthexport.logging.RequestContextFilter"},
-        "redact": {"()": "healthexport.logging.RedactingFilter"},
+        "request_context": {"()": "healthexport.lib.logging.RequestContextFilter"},
+        "redact": {"()": "healthexport.lib.logging.RedactingFilter"},
     },
     "formatters": {
-        "json": {"()": "healthexport.logging.JsonFormatter"},
+        "json": {"()": "healthexport.lib.logging.JsonFormatter"},
         "plain": {
             "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(user_id)s %(key_prefix)s] %(message)s"
         },

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
 from healthexport.views import HealthView, ReadyView, metrics_view
 
@@ -16,6 +17,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include("metrics.urls")),
     path("v1/", include("ingest.owner_urls")),
+    # Public: they describe the API and hold no data.
+    path("v1/schema", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    path(
+        "v1/docs",
+        SpectacularRedocView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
+        name="docs",
+    ),
 ]
 
 handler400 = "healthexport.errors.bad_request"

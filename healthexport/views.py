@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from healthexport.instrumentation import refresh_database_gauges
+from healthexport.lib.prometheus import refresh_database_gauges
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from audit.admin import FixedCountPaginator
+from healthexport.lib.admin import FixedCountPaginator, ReadOnlyAdminMixin
 from ingest.models import Ingestion
 from ingest.services import ingestion_process
 
@@ -18,7 +18,7 @@ COUNT_FIELDS = ("received", "stored", "updated", "duplicates", "rejected")
 
 
 @admin.register(Ingestion)
-class IngestionAdmin(admin.ModelAdmin):
+class IngestionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "public_id",
         "user",
@@ -78,17 +78,3 @@ class IngestionAdmin(admin.ModelAdmin):
             except Exception:  # recorded on the ingestion itself; keep going
                 failed += 1
         self.message_user(request, f"Reprocessed {done} export(s); {failed} failed again.", messages.INFO)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Ingestion | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Ingestion | None = None) -> bool:
-        return False
-
-    def get_actions(self, request: HttpRequest) -> dict:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from healthexport.errors import BodyTooLarge, InvalidPayload, UnsupportedMediaType
+from healthexport.lib.errors import BodyTooLarge, InvalidPayload, UnsupportedMediaType
 
 CHUNK = 1024 * 1024
 # zlib window bits: gzip header, zlib header, or raw deflate (some clients send that as "deflate").

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from healthexport.partitions import PartitionedModel, PartitionedQuerySet
+from healthexport.lib.partitions import PartitionedModel, PartitionedQuerySet
 
 
 class Ingestion(PartitionedModel):

@@ -12,8 +12,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import DeleteScope, ReadScope
-from healthexport.errors import InvalidPayload
+from healthexport.lib.errors import InvalidPayload
 from ingest import queries, services
+from ingest.openapi import ConfirmedDeleteSchema
 
 
 class StatsView(APIView):
@@ -64,10 +65,10 @@ class IngestionDetailView(APIView):
 
 class DataView(APIView):
     permission_classes = [IsAuthenticated, DeleteScope]
+    schema = ConfirmedDeleteSchema()
 
     @extend_schema(
         summary="Erase all your health data and raw exports (keys and audit events stay)",
-        # The body {"confirm": ...} is added by healthexport.openapi: drf-spectacular documents none for DELETE.
         responses={200: OpenApiTypes.OBJECT},
     )
     def delete(self, request: Request) -> Response:

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from healthexport.errors import InvalidJson, InvalidPayload
+from healthexport.lib.errors import InvalidJson, InvalidPayload
 from ingest.parsing import ItemError
 
 LIST_SECTIONS = ("metrics", "workouts")

@@ -24,8 +24,8 @@ from django.db.models import Count, F, OuterRef, Q, Subquery, Window
 from django.db.models.functions import Abs, Lag, TruncDate
 from django.utils import timezone
 
-from healthexport.cache import cache_get, cache_set
-from healthexport.instrumentation import DATA_QUALITY_KINDS, set_data_quality_findings
+from healthexport.lib.cache import cache_get, cache_set
+from ingest.instrumentation import DATA_QUALITY_KINDS, set_data_quality_findings
 from ingest.models import Ingestion
 from metrics.catalog import BOUNDS
 from metrics.models import MetricType, Sample

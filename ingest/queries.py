@@ -8,9 +8,11 @@ from typing import Any
 from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
-from healthexport.cache import cache_delete, cache_get, cache_set
+from healthexport.lib.cache import cache_delete, cache_get, cache_set
+from healthexport.lib.cursors import Page, decode_cursor, encode_cursor
+from healthexport.lib.errors import NotFound
 from ingest.models import Ingestion
-from metrics.queries import NotFound, Page, decode_cursor, encode_cursor, metric_totals
+from metrics.queries import metric_totals
 
 STATS_CACHE_SECONDS = 300
 

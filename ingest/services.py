@@ -29,8 +29,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.services import record_event
-from healthexport import partitions
-from healthexport.errors import InvalidJson, InvalidPayload
+from healthexport.lib import partitions
+from healthexport.lib.errors import InvalidJson, InvalidPayload
 from ingest import items as hae
 from ingest.models import Ingestion
 from ingest.parsing import EARLIEST, latest_plausible
@@ -46,8 +46,16 @@ from ingest.queries import invalidate_user_stats
 from ingest.report import IngestReport, Progress
 from ingest.writers import RowSink, TableSpec, new_row_stream, write_rows, write_workouts
 from metrics import catalog
-from metrics.models import ROLLUP_STEP, BloodPressure, HealthRecord, MetricType, Sample, SleepNight
-from metrics.services import health_data_delete, rollups_refresh
+from metrics.models import (
+    ROLLUP_STEP,
+    BloodPressure,
+    HealthRecord,
+    MetricType,
+    Sample,
+    SampleRollup,
+    SleepNight,
+)
+from metrics.services import health_data_delete
 from metrics.units import canonical_unit
 
 logger = logging.getLogger(__name__)
@@ -299,7 +307,9 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
         metric.items = []
     for metric_id, starts in written.items():
         # The bucket rollups of the span this metric's new and changed samples cover.
-        rollups_refresh(user_id=user_id, metric_ids=[metric_id], start=min(starts), end=max(starts) + ROLLUP_STEP)
+        SampleRollup.objects.refresh(
+            user_id=user_id, metric_ids=[metric_id], start=min(starts), end=max(starts) + ROLLUP_STEP
+        )
 
     write_workouts(user_id=user_id, ingestion_id=ingestion_id, workouts=workouts, counts=report.workouts)
 

@@ -9,8 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IngestScope
-from healthexport import instrumentation
-from healthexport.errors import UnsupportedMediaType
+from healthexport.lib.errors import UnsupportedMediaType
+from ingest import instrumentation
 from ingest.body import read_body
 from ingest.services import ingest_export
 

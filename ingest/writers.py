@@ -22,8 +22,9 @@ import orjson
 import psycopg
 from django.db import connection, models
 
-from healthexport import partitions
+from healthexport.lib import partitions
 from ingest.report import Counts
+from metrics.models import RoutePoint, Workout, WorkoutSeries
 
 IN_CHUNK = 500
 EXECUTEMANY_BATCH = 5000
@@ -374,8 +375,6 @@ def write_workouts(*, user_id: int, ingestion_id: int, workouts: Sequence[Any], 
     """Workouts are few per export: the ORM writes them (new ones in one bulk insert); their
     routes and series go in bulk. A re-sent workout whose content changed replaces its route and
     series whole."""
-    from metrics.models import RoutePoint, Workout, WorkoutSeries
-
     if not workouts:
         return
     # A new workout, or a re-sent one whose start moved, may be the first of its month.

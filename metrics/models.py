@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.gis.db import models as gis_models
-from django.db import models
+from django.db import connection, models
 from django.db.models import F, Q
 
-from healthexport import partitions
+from healthexport.lib import partitions
 
 
 class MetricType(models.Model):
@@ -95,14 +96,12 @@ class Sample(partitions.PartitionedModel):
 
 def _refresh_rollups_of(samples: list[Sample]) -> None:
     """ORM writes keep the rollups too (the ingest pipeline writes in bulk and refreshes itself)."""
-    from metrics.services import rollups_refresh
-
     spans: dict[tuple[int, int], list] = {}
     for sample in samples:
         span = spans.setdefault((sample.user_id, sample.metric_id), [sample.start, sample.start])
         span[0], span[1] = min(span[0], sample.start), max(span[1], sample.start)
     for (user_id, metric_id), (first, last) in spans.items():
-        rollups_refresh(user_id=user_id, metric_ids=[metric_id], start=first, end=last + ROLLUP_STEP)
+        SampleRollup.objects.refresh(user_id=user_id, metric_ids=[metric_id], start=first, end=last + ROLLUP_STEP)
 
 
 ROLLUP_STEP = dt.timedelta(minutes=15)
@@ -122,6 +121,47 @@ def rollup_ceil(instant: dt.datetime) -> dt.datetime:
     return floor if floor == instant else floor + ROLLUP_STEP
 
 
+class SampleRollupQuerySet(models.QuerySet):
+    def refresh(self, *, user_id: int, metric_ids: Iterable[int], start: dt.datetime, end: dt.datetime) -> None:
+        """Recompute the rollups of these metrics of the user from their samples in [start, end).
+
+        The range widens to whole 15-minute buckets and starts no earlier than ``ROLLUP_EPOCH``.
+        One DELETE and one INSERT … SELECT … GROUP BY, on PostgreSQL and SQLite alike.
+        """
+        metric_ids = sorted(set(metric_ids))
+        start = max(rollup_floor(start), ROLLUP_EPOCH)
+        end = rollup_floor(end - dt.timedelta(microseconds=1)) + ROLLUP_STEP
+        if not metric_ids or start >= end:
+            return
+        self.filter(user_id=user_id, metric_id__in=metric_ids, bucket_start__gte=start, bucket_start__lt=end).delete()
+        quote = connection.ops.quote_name
+        adapt = connection.ops.adapt_datetimefield_value
+        rollup_columns = ("user_id", "metric_id", "bucket_start", "utc_offset", "count", "total", "low", "high")
+        sql = (
+            f"INSERT INTO {quote(SampleRollup._meta.db_table)} ({', '.join(quote(c) for c in rollup_columns)}) "  # noqa: S608
+            f"SELECT user_id, metric_id, {_bucket_sql(quote('start'))}, utc_offset, COUNT(*), SUM(qty), "
+            f"MIN(COALESCE({quote('min')}, qty)), MAX(COALESCE({quote('max')}, qty)) "
+            f"FROM {quote(Sample._meta.db_table)} "
+            f"WHERE user_id = %s AND metric_id IN ({', '.join(['%s'] * len(metric_ids))}) "
+            f"AND {quote('start')} >= %s AND {quote('start')} < %s "
+            "GROUP BY 1, 2, 3, 4"
+        )
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # A year of one metric sorts in memory, not on disk (the default 4 MB spills), for
+                # the rest of this transaction only.
+                cursor.execute("SELECT set_config('work_mem', '32MB', true)")
+            cursor.execute(sql, [user_id, *metric_ids, adapt(start), adapt(end)])
+
+
+def _bucket_sql(column: str) -> str:
+    """SQL flooring a stored instant to its 15-minute UTC bucket, stored as the column's own type."""
+    if connection.vendor == "postgresql":
+        return f"date_bin('15 minutes', {column}, timestamptz '2000-01-01 00:00:00+00')"
+    # SQLite stores UTC instants as text; unix seconds floored to 900 and back (all after 1970).
+    return f"datetime(CAST(strftime('%%s', {column}) AS INTEGER) / 900 * 900, 'unixepoch')"
+
+
 class SampleRollup(models.Model):
     """Samples of one user, metric and sent offset summed per 15 minutes of UTC: what buckets read.
 
@@ -129,7 +169,7 @@ class SampleRollup(models.Model):
     each local hour, day and week boundary falls on a ``bucket_start``: grouping these rows gives
     the same buckets as grouping the samples, at 1/30 of the rows for a sample every 30 s.
     ``low``/``high`` are the min/max of the Min/Max the app sent (heart rate), else of ``qty``.
-    Kept by ``metrics.services.rollups_refresh`` wherever samples are written or deleted.
+    Kept by ``SampleRollup.objects.refresh`` wherever samples are written or deleted.
     """
 
     # bucket_start before utc_offset: both bucket modes scan a time range of one metric.
@@ -146,6 +186,8 @@ class SampleRollup(models.Model):
     total = models.FloatField(help_text="Sum of qty.")
     low = models.FloatField()
     high = models.FloatField()
+
+    objects = SampleRollupQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -3,16 +3,15 @@ an id alone never reaches a row of someone else."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import zoneinfo
-from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncWeek
 
-from healthexport.errors import ApiError, InvalidPayload
+from healthexport.lib.cursors import Page, decode_cursor, encode_cursor
+from healthexport.lib.errors import InvalidPayload, NotFound
 from metrics.models import (
     ROLLUP_EPOCH,
     BloodPressure,
@@ -41,12 +40,6 @@ SAMPLE_AGGREGATES = {
 }
 ROLLUP_AGGREGATES = {"count": Sum("count"), "total": Sum("total"), "low": Min("low"), "high": Max("high")}
 PAGE_SIZE = 500
-
-
-class NotFound(ApiError):
-    status_code = 404
-    code = "not_found"
-    default_detail = "Nothing is here."
 
 
 # --- Time helpers ---------------------------------------------------------------------------
@@ -169,26 +162,6 @@ def unit_converter(metric: MetricType, unit: str | None):
 
 
 # --- Raw samples with keyset pagination --------------------------------------------------------
-
-
-def encode_cursor(start: dt.datetime, tiebreak: int | str) -> str:
-    """An opaque position after (``start``, ``tiebreak``): the sort key of the last row given out."""
-    return base64.urlsafe_b64encode(f"{start.isoformat()}|{tiebreak}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, tiebreak: type[int] | type[str] = int) -> tuple[dt.datetime, int | str]:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        start, after = text.split("|", 1)
-        return dt.datetime.fromisoformat(start).astimezone(dt.UTC), tiebreak(after)
-    except (ValueError, UnicodeDecodeError, OverflowError):
-        raise InvalidPayload("The cursor is not one this API gave out.", details=[{"field": "cursor"}]) from None
-
-
-@dataclass
-class Page:
-    items: list[dict[str, Any]]
-    next_cursor: str | None
 
 
 def metric_raw_page(

@@ -1,7 +1,5 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
-import healthexport.openapi  # noqa: F401  (registers the schema extensions)
 from metrics import views
 
 urlpatterns = [
@@ -10,11 +8,4 @@ urlpatterns = [
     path("workouts", views.WorkoutListView.as_view(), name="workout-list"),
     path("workouts/<uuid:public_id>", views.WorkoutDetailView.as_view(), name="workout-detail"),
     path("export", views.ExportView.as_view(), name="export"),
-    # Public: they describe the API and hold no data.
-    path("schema", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
-    path(
-        "docs",
-        SpectacularRedocView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
-        name="docs",
-    ),
 ]

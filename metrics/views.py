@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import ReadScope
-from healthexport.errors import InvalidPayload
+from healthexport.lib.errors import InvalidPayload
 from metrics import export, queries
 
 TIME_PARAMS = [

@@ -1,7 +1,7 @@
 """The audit table. The state is an ordinary model; the database side is written by hand.
 
 PostgreSQL: the table is range-partitioned by month on ``occurred_at`` (partitions are created by
-``healthexport.partitions``, this month and three ahead right after ``migrate``). A partitioned table's
+``healthexport.lib.partitions``, this month and three ahead right after ``migrate``). A partitioned table's
 primary key must contain the partition key, hence ``PRIMARY KEY (id, occurred_at)``; Django's state
 keeps ``id`` alone as the pk, which the identity sequence keeps unique. A trigger refuses every
 UPDATE and DELETE, whoever sends it; ``purge_audit`` removes whole partitions by DETACH + DROP.

@@ -3,7 +3,7 @@
 Raw bodies are most of the bytes this service stores; monthly partitions keep each month's
 indexes small, give a BRIN index on the receiving time, and let old months go whole. The
 table is re-created partitioned with its rows, indexes and constraints
-(``healthexport.partitions.rebuild_table``); its primary key becomes ``(id, received_at)``, as
+(``healthexport.lib.partitions.rebuild_table``); its primary key becomes ``(id, received_at)``, as
 a partitioned table's must contain the partition key, and Django keeps ``id`` as the primary
 key (one identity sequence keeps it unique). 0003 dropped what a partitioned table cannot
 enforce. SQLite keeps the plain table.
@@ -11,7 +11,7 @@ enforce. SQLite keeps the plain table.
 
 from django.db import migrations
 
-from healthexport.partitions import rebuild_table
+from healthexport.lib.partitions import rebuild_table
 
 
 def partition(apps, schema_editor):

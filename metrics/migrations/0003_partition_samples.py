@@ -4,7 +4,7 @@ Samples are the one table that grows by hundreds of thousands of rows per user a
 monthly partitions keep its indexes small and let a BRIN index on ``start`` serve time-range
 scans. A partitioned table's primary key must contain the partition key, hence
 ``PRIMARY KEY (id, start)``; Django's state keeps ``id`` as the primary key, which stays
-unique (one identity sequence). Partitions are created by ``healthexport.partitions``: ahead of
+unique (one identity sequence). Partitions are created by ``healthexport.lib.partitions``: ahead of
 time after migrate and by ``manage.py ensure_partitions``, and on demand for any month an
 export writes (Apple Health history goes back to 2014). There is no DEFAULT partition.
 
@@ -44,7 +44,7 @@ def partition(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute(CREATE_PARTITIONED)
-    from healthexport import partitions
+    from healthexport.lib import partitions
 
     partitions.ensure_partitions_ahead("metrics_sample", using=schema_editor.connection.alias)
 

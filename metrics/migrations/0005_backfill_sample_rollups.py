@@ -1,6 +1,6 @@
 """Fills ``metrics_samplerollup`` from the samples stored before rollups existed.
 
-The SQL is the one ``metrics.services.rollups_refresh`` runs, over all users and metrics at once,
+The SQL is the one ``SampleRollup.objects.refresh`` runs, over all users and metrics at once,
 written out here so that later changes to that function cannot change this migration.
 """
 

@@ -1,14 +1,14 @@
 """PostgreSQL: metrics_workout becomes range-partitioned by month on ``start``, like samples.
 
 Re-created partitioned with its rows, indexes (the route's spatial one included) and
-constraints by ``healthexport.partitions.rebuild_table``; the primary key becomes
+constraints by ``healthexport.lib.partitions.rebuild_table``; the primary key becomes
 ``(id, start)`` and Django keeps ``id`` as the primary key (one identity sequence keeps it
 unique). 0009 dropped what a partitioned table cannot enforce. SQLite keeps the plain table.
 """
 
 from django.db import migrations
 
-from healthexport.partitions import rebuild_table
+from healthexport.lib.partitions import rebuild_table
 
 
 def partition(apps, schema_editor):

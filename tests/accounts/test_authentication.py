@@ -10,10 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts import keys, verify_cache
+from accounts.instrumentation import AUTH_FAILURES
 from accounts.models import ApiKey
 from accounts.services import api_key_create, api_key_revoke
 from audit.models import AuditEvent
-from healthexport.instrumentation import AUTH_FAILURES
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.urls")]
 

@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 
 from accounts import ratelimit
 from audit.models import AuditEvent
-from healthexport.errors import BodyTooLarge, RateLimited
+from healthexport.lib.errors import BodyTooLarge, RateLimited
 from tests.ingest.helpers import fixture_bytes
 
 pytestmark = pytest.mark.django_db

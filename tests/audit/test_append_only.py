@@ -5,7 +5,7 @@ from django.db import IntegrityError, connection, transaction
 
 from audit.models import AppendOnlyError, AuditEvent
 from audit.services import record_event
-from healthexport.partitions import month_floor, partition_name
+from healthexport.lib.partitions import month_floor, partition_name
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import record_event
-from healthexport import partitions
+from healthexport.lib import partitions
 from tests.audit.conftest import utc
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres_only]

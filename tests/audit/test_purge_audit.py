@@ -9,7 +9,7 @@ from django.db import connection
 
 from audit.models import AuditEvent
 from audit.services import record_event
-from healthexport import partitions
+from healthexport.lib import partitions
 from tests.audit.conftest import utc
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,8 @@ from django.db import IntegrityError, transaction
 from django.test import RequestFactory, override_settings
 
 from audit.models import AuditEvent
-from audit.services import USER_AGENT_MAX, client_ip, record_event
+from audit.services import USER_AGENT_MAX, record_event
+from healthexport.lib.http import client_ip
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 

@@ -21,7 +21,7 @@ def defined_metric_names() -> set[str]:
     from django_prometheus.middleware import Metrics
     from prometheus_client import REGISTRY
 
-    import healthexport.instrumentation  # noqa: F401
+    import ingest.instrumentation  # noqa: F401
 
     Metrics.get_instance()  # registers the request metrics, as the middleware does on start
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}

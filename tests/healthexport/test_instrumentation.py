@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from healthexport import instrumentation
-from healthexport.instrumentation import (
+from accounts.instrumentation import record_auth_failure
+from healthexport.lib import prometheus
+from healthexport.lib.prometheus import register_gauge_refresher
+from ingest.instrumentation import (
     ACTIVE_USERS,
     KNOWN_METRICS,
     metric_label,
-    record_auth_failure,
     record_ingest_counts,
     record_ingest_request,
-    register_gauge_refresher,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,11 +49,11 @@ def sample(name: str, **labels: str) -> float:
 @pytest.fixture
 def refreshers():
     """Register refreshers for one test only, and let the 30 s cache start afresh."""
-    saved = list(instrumentation._refreshers)
-    instrumentation._last_refresh = float("-inf")
+    saved = list(prometheus._refreshers)
+    prometheus._last_refresh = float("-inf")
     yield
-    instrumentation._refreshers[:] = saved
-    instrumentation._last_refresh = float("-inf")
+    prometheus._refreshers[:] = saved
+    prometheus._last_refresh = float("-inf")
 
 
 @pytest.mark.embedded
@@ -122,7 +122,7 @@ def test_metrics_runs_registered_refreshers_at_most_every_30_seconds(api_client,
     assert "healthexport_active_users 7.0" in first.content.decode()
     assert len(calls) == 1
 
-    instrumentation._last_refresh -= 31
+    prometheus._last_refresh -= 31
     api_client.get("/metrics")
     assert len(calls) == 2
 
@@ -151,7 +151,8 @@ SCRAPE = (
 def test_metrics_of_several_processes_are_summed_and_dead_workers_gauges_dropped(tmp_path, monkeypatch):
     worker = (
         "import os\n"
-        "from healthexport.instrumentation import ACTIVE_USERS, record_auth_failure\n"
+        "from accounts.instrumentation import record_auth_failure\n"
+        "from ingest.instrumentation import ACTIVE_USERS\n"
         "record_auth_failure('revoked')\n"
         "ACTIVE_USERS.set(3)\n"
         "print(os.getpid())\n"

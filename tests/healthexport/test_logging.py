@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from healthexport.logging import bind_log_context, is_sensitive_name, log_context, redact_text
+from healthexport.lib.logging import bind_log_context, is_sensitive_name, log_context, redact_text
 
 # A real-looking key: hx_ + 8 lowercase alphanumerics + _ + 43 url-safe characters.
 KEY = "hx_abcd1234_" + "S3cr3t-_Value0123456789abcdefghijklmnopqrst"

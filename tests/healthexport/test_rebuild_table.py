@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.db import connection
 
-from healthexport import partitions
+from healthexport.lib import partitions
 from ingest.models import Ingestion
 from ingest.services import ingest_export
 from metrics.models import Workout, WorkoutSeries

@@ -9,7 +9,7 @@ import time_machine
 from django.core.management import CommandError, call_command
 from prometheus_client import REGISTRY
 
-from healthexport.instrumentation import refresh_database_gauges
+from healthexport.lib.prometheus import refresh_database_gauges
 from ingest.models import Ingestion
 from ingest.quality import Finding, data_quality_check, suspicious_gaps
 from ingest.services import ingest_export

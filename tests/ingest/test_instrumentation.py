@@ -36,7 +36,7 @@ def test_a_rejected_body_is_counted_by_status(alice_client):
 
 
 def test_the_active_users_gauge_counts_recent_syncs(alice_client, api_client):
-    from healthexport.instrumentation import refresh_database_gauges
+    from healthexport.lib.prometheus import refresh_database_gauges
 
     alice_client.generic("POST", "/v1/ingest", fixture_bytes("small.json"), content_type="application/json")
     refresh_database_gauges(force=True)

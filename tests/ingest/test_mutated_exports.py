@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from healthexport.errors import InvalidJson, InvalidPayload
+from healthexport.lib.errors import InvalidJson, InvalidPayload
 from ingest.services import ingest_export
 from tests.ingest.helpers import counts_add_up, fixture_json
 

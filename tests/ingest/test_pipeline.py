@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from audit.models import AuditEvent
-from healthexport.errors import InvalidJson, InvalidPayload
+from healthexport.lib.errors import InvalidJson, InvalidPayload
 from ingest.models import Ingestion
 from ingest.services import ingest_export, ingestion_process
 from metrics.models import BloodPressure, HealthRecord, MetricType, RoutePoint, Sample, SleepNight, Workout

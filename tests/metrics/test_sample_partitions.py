@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.db import connection
 from prometheus_client import REGISTRY
 
-from healthexport import partitions
-from healthexport.instrumentation import refresh_database_gauges
+from healthexport.lib import partitions
+from healthexport.lib.prometheus import refresh_database_gauges
 from ingest.services import ingest_export
 from metrics.models import Sample
 

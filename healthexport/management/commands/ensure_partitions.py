@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from healthexport import partitions
+from healthexport.lib import partitions
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from healthexport.errors import ApiError
+from healthexport.lib.errors import ApiError
 from ingest.services import ingest_export
 
 BAR_WIDTH = 30

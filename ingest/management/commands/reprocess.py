@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from healthexport.errors import ApiError
+from healthexport.lib.errors import ApiError
 from ingest.models import Ingestion
 from ingest.services import ingestion_process
 
