@@ -1,4 +1,4 @@
-"""Per-API-key rate limits: requests and request-body bytes per sliding hour (CONTRACT.md "Errors").
+"""Per-API-key rate limits: requests and request-body bytes per sliding hour (README "Rate limits").
 
 Each key has two sliding logs: one entry per admitted request, one ``(time, cost)`` entry per
 admitted body. A request is admitted when both fit; refused requests are not counted, so a client

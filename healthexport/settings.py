@@ -113,7 +113,7 @@ else:
     }
 IS_POSTGRES = _database["ENGINE"].endswith("postgis")
 if IS_POSTGRES:
-    # Persistent connections: reconnecting per request costs ~7x throughput (PERF_NOTES).
+    # Persistent connections: reconnecting per request costs ~7x throughput (docs/performance.md).
     _database.update(CONN_MAX_AGE=env.int("DATABASE_CONN_MAX_AGE", default=300), CONN_HEALTH_CHECKS=True)
     _database.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 else:
@@ -214,7 +214,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "healthexport.openapi.add_errors"],
 }
 
-# --- Limits and policy (CONTRACT.md "Configuration") -----------------------------------------
+# --- Limits and policy (README "Configuration") -----------------------------------------
 INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=100 * 1024 * 1024)
 # Django's own 2.5 MB cap would answer a 27 MB export with 400; INGEST_MAX_BODY_BYTES is the limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None

@@ -29,7 +29,7 @@ def _parse_datetime_text(text: str) -> tuple[dt.datetime, int] | None:
     """The aware instant and its UTC offset in minutes, or None for a bare date or junk.
 
     ``fromisoformat`` first: it reads the app's usual form and is ~50x faster than ``strptime``
-    (PERF_NOTES), which only the other forms need.
+    (docs/performance.md), which only the other forms need.
     """
     try:
         value = dt.datetime.fromisoformat(text)

@@ -1,6 +1,6 @@
 """Decoding an export lazily: the body is checked and split into items without building them.
 
-A plain-dict parse of a 30 MB export costs ~6.5x the body in memory (PERF_NOTES). Here the
+A plain-dict parse of a 30 MB export costs ~6.5x the body in memory (docs/performance.md). Here the
 document is decoded into ``msgspec.Raw`` slices of the body (no copies), and each metric's
 items are decoded one at a time while they are validated, then dropped.
 """

@@ -113,7 +113,7 @@ def ingest_export(
     request: HttpRequest | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Store and process one export; returns the answer of CONTRACT.md "POST /v1/ingest".
+    """Store and process one export; returns the answer README "Sending data" describes.
 
     ``digest`` is the body's SHA-256 when the caller computed it while reading the body.
     """

@@ -24,7 +24,7 @@ def automation_headers(request: Request) -> dict[str, str]:
 
 
 class IngestView(APIView):
-    """POST /v1/ingest: one Health Auto Export export (CONTRACT.md "POST /v1/ingest")."""
+    """POST /v1/ingest: one Health Auto Export export (README "Sending data")."""
 
     permission_classes = [IsAuthenticated, IngestScope]
     parser_classes: list = []  # the body is read and parsed by the pipeline, not by DRF

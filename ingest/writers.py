@@ -4,7 +4,7 @@ For each table the rows of one export are compared with the stored rows of the s
 keys (fetched by time range or by key), then split into new rows (bulk-inserted: COPY on
 PostgreSQL, executemany elsewhere), changed rows (updated: the newer value wins) and
 duplicates (left alone). Skipping ``INSERT … ON CONFLICT`` is what makes a first upload fast
-(PERF_NOTES: it dominates the cost); it is race-free because the pipeline holds a per-user
+(docs/performance.md: it dominates the cost); it is race-free because the pipeline holds a per-user
 lock for the whole transaction, and the unique constraints still guard the table.
 """
 
