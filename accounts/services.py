@@ -128,3 +128,17 @@ def api_key_upgrade_hash(*, api_key: ApiKey, plaintext: str) -> None:
     ApiKey.objects.filter(pk=api_key.pk, hashed_key=api_key.hashed_key).update(hashed_key=new_hash)
     api_key.hashed_key = new_hash
     logger.info("api key hash upgraded to the configured Argon2 parameters", extra={"prefix": api_key.prefix})
+
+
+def user_get_or_create(*, username: str, create: bool) -> tuple[User, bool]:
+    """The user named ``username`` and whether it was created now (with no usable password).
+
+    Raises ``User.DoesNotExist`` when there is none and ``create`` is false: the command-line
+    tools turn that into "pass --create-user".
+    """
+    user = User.objects.filter(username=username).first()
+    if user is not None:
+        return user, False
+    if not create:
+        raise User.DoesNotExist(f"No user {username!r}; pass --create-user to create it.")
+    return User.objects.create_user(username=username), True

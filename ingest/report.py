@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# (metric name, items of it done, items of it in all): how import_export draws its progress bar.
+# (metric name or "workouts", items of it done, items of it in all): how import_export draws its progress bar.
 Progress = Callable[[str, int, int], None]
 
 MAX_ERRORS = 100

@@ -312,6 +312,8 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
         )
 
     write_workouts(user_id=user_id, ingestion_id=ingestion_id, workouts=workouts, counts=report.workouts)
+    if report.progress is not None:
+        report.progress("workouts", len(data.workouts), len(data.workouts))
 
     for section, raw in data.other.items():
         section_items = decode_section(raw)

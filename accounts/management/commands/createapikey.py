@@ -3,13 +3,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from accounts.models import ApiKey
-from accounts.services import api_key_create
+from accounts.models import ApiKey, User
+from accounts.services import api_key_create, user_get_or_create
 
 DEFAULT_SCOPES = f"{ApiKey.Scope.INGEST},{ApiKey.Scope.READ}"
 
@@ -29,17 +28,13 @@ class Command(BaseCommand):
         parser.add_argument("--expires-in-days", type=int, default=None, help="Expire the key after N days.")
 
     def handle(self, *args: Any, username: str, create_user: bool, name: str, scopes: str, **options: Any) -> None:
-        user_model = get_user_model()
         expires_in_days = options["expires_in_days"]
         if expires_in_days is not None and expires_in_days <= 0:
             raise CommandError("--expires-in-days must be a positive number of days.")
-        owner = user_model.objects.filter(username=username).first()
-        created_user = False
-        if owner is None:
-            if not create_user:
-                raise CommandError(f"No user {username!r}; pass --create-user to create it.")
-            owner = user_model.objects.create_user(username=username)
-            created_user = True
+        try:
+            owner, created_user = user_get_or_create(username=username, create=create_user)
+        except User.DoesNotExist as exc:
+            raise CommandError(str(exc)) from None
         expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
         try:
             api_key, plaintext = api_key_create(
