@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -55,14 +54,12 @@ class AuditEvent(partitions.PartitionedModel):
     occurred_at = models.DateTimeField(default=timezone.now)
     partition_column = "occurred_at"
     action = models.CharField(max_length=64)
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    actor_api_key = models.ForeignKey(
-        "accounts.ApiKey", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    # Kept as text so the trail still names the key if the key row is ever gone.
+    # Plain columns, no foreign keys: the trail depends on no other app and outlives the rows it
+    # names. The username and key prefix are what the actor was called when it acted.
+    actor_user_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    actor_api_key_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     actor_key_prefix = models.CharField(max_length=16, blank=True)
+    actor_username = models.CharField(max_length=150, blank=True, default="")
     target_type = models.CharField(max_length=64, blank=True)
     target_id = models.CharField(max_length=64, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.SUCCESS)

@@ -56,8 +56,9 @@ def record_event(
         return AuditEvent.objects.create(
             occurred_at=occurred_at or timezone.now(),
             action=action,
-            actor_user=actor,
-            actor_api_key=api_key,
+            actor_user_id=getattr(actor, "pk", None),
+            actor_username=getattr(actor, "username", "") or "",
+            actor_api_key_id=getattr(api_key, "pk", None),
             actor_key_prefix=getattr(api_key, "prefix", "") or "",
             target_type=target_type,
             target_id=target_id,

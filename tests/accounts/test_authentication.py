@@ -81,7 +81,7 @@ def test_it_rejects_a_malformed_key_before_any_query(api_client, presented, pref
     assert not [q["sql"] for q in queries.captured_queries if "accounts_apikey" in q["sql"]]
     assert_401(response, "invalid_api_key")
     event = failures("malformed").get()
-    assert event.metadata["prefix"] == prefix and event.actor_api_key is None
+    assert event.metadata["prefix"] == prefix and event.actor_api_key_id is None
     assert event.ip == "127.0.0.1"
 
 
@@ -92,7 +92,7 @@ def test_it_rejects_an_unknown_key_and_audits_and_counts_it_without_a_key(api_cl
     assert_401(api_client.get(WHOAMI, **bearer(presented)), "invalid_api_key")
     assert AUTH_FAILURES.labels(reason="unknown_key")._value.get() == counted + 1
     event = failures("unknown_key").get()
-    assert event.actor_api_key is None and event.metadata["prefix"] == "abcd1234"
+    assert event.actor_api_key_id is None and event.metadata["prefix"] == "abcd1234"
     assert event.outcome == AuditEvent.Outcome.DENIED
 
 
@@ -107,7 +107,7 @@ def test_it_rejects_a_revoked_key(alice_key, alice_client):
     api_key, _ = alice_key
     api_key_revoke(api_key=api_key, revoked_by=None)
     assert_401(alice_client.get(WHOAMI), "invalid_api_key")
-    assert failures("revoked").get().actor_api_key == api_key
+    assert failures("revoked").get().actor_api_key_id == api_key.pk
 
 
 @pytest.mark.embedded
@@ -141,7 +141,7 @@ def test_it_rejects_an_expired_key_even_with_a_warm_cache(alice, fast_key_hashin
 
     with time_machine.travel(timezone.now() + timedelta(hours=1, seconds=1)):
         assert_401(api_client.get(WHOAMI, **bearer(plaintext)), "invalid_api_key")
-    assert failures("expired").get().actor_api_key == api_key
+    assert failures("expired").get().actor_api_key_id == api_key.pk
 
 
 def test_it_rejects_the_key_of_an_inactive_owner(alice, alice_key, alice_client):

@@ -33,7 +33,7 @@ def test_creating_a_key_is_audited_in_the_same_transaction(alice, staff, fast_ke
     api_key, plaintext = api_key_create(owner=alice, name="phone", scopes=["read", "ingest"], created_by=staff)
 
     event = AuditEvent.objects.get(action="apikey.created")
-    assert event.actor_user == staff
+    assert event.actor_user_id == staff.pk
     assert event.target_id == str(api_key.public_id)
     assert event.metadata["prefix"] == api_key.prefix
     assert event.metadata["scopes"] == ["ingest", "read"]
@@ -82,4 +82,4 @@ def test_revoking_is_audited_once_and_drops_the_cache_entry(alice_key, staff):
     assert api_key.revoked_at is not None and api_key.revoked_by == staff
     assert verify_cache.lookup(digest) is None
     event = AuditEvent.objects.get(action="apikey.revoked")
-    assert event.actor_user == staff and event.metadata["prefix"] == api_key.prefix
+    assert event.actor_user_id == staff.pk and event.metadata["prefix"] == api_key.prefix

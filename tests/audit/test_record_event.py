@@ -26,7 +26,7 @@ def test_it_records_who_what_and_from_where(alice):
 
     stored = AuditEvent.objects.get(pk=event.pk)
     assert stored.action == "data.deleted"
-    assert stored.actor_user == alice
+    assert stored.actor_user_id == alice.pk and stored.actor_username == alice.username
     assert stored.outcome == AuditEvent.Outcome.SUCCESS
     assert (stored.target_type, stored.target_id) == ("ingestion", "7d4c")
     assert stored.ip == "203.0.113.9"
