@@ -7,7 +7,8 @@ set -euo pipefail
 packages=(python3-venv python3-dev gdal-bin libsqlite3-mod-spatialite)
 if [[ "${1:-run}" == "test" ]]; then
   # prometheus: only for promtool, which checks deploy/prometheus/alerts.yaml in the tests.
-  packages+=(postgresql-15 postgresql-15-postgis-3 postgresql-client-15 redis-server prometheus)
+  # chromium: the browser tests drive Debian's build (Playwright launches it by path, downloads nothing).
+  packages+=(postgresql-15 postgresql-15-postgis-3 postgresql-client-15 redis-server prometheus chromium fonts-dejavu-core)
 fi
 
 missing=()
