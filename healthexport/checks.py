@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from django.conf import settings
@@ -46,3 +47,21 @@ def check_postgis_extension(app_configs: Any = None, databases: Any = None, **kw
                 )
             ]
     return []
+
+
+@register(Tags.security)
+def check_trusted_proxies(app_configs: Any = None, **kwargs: Any) -> list:
+    """A typo in TRUSTED_PROXIES would otherwise fail the first request that carries X-Forwarded-For."""
+    errors = []
+    for entry in settings.TRUSTED_PROXIES:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            errors.append(
+                Error(
+                    f"TRUSTED_PROXIES entry {entry!r} is neither an IP address nor a network.",
+                    hint="Use addresses or CIDR networks, e.g. 172.31.250.0/24,10.0.0.7.",
+                    id="healthexport.E003",
+                )
+            )
+    return errors

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages healthexport needs, only those missing: fast when all are there.
 #   scripts/setup-system.sh run    what `make run` needs (SpatiaLite, GDAL, a Python venv)
-#   scripts/setup-system.sh test   plus PostgreSQL 15 + PostGIS and Redis
+#   scripts/setup-system.sh test   plus PostgreSQL 15 + PostGIS, Redis, and nginx for the proxy test
 set -euo pipefail
 
 packages=(python3-venv python3-dev gdal-bin libsqlite3-mod-spatialite)
 if [[ "${1:-run}" == "test" ]]; then
   # prometheus: only for promtool, which checks deploy/prometheus/alerts.yaml in the tests.
   # chromium: the browser tests drive Debian's build (Playwright launches it by path, downloads nothing).
-  packages+=(postgresql-15 postgresql-15-postgis-3 postgresql-client-15 redis-server prometheus chromium fonts-dejavu-core)
+  # nginx, openssl: tests/deploy/test_slow_clients.py runs deploy/nginx/start.sh in front of
+  # gunicorn, as an instance of its own (config, pid, temporary files under pytest's tmp_path).
+  packages+=(postgresql-15 postgresql-15-postgis-3 postgresql-client-15 redis-server prometheus chromium fonts-dejavu-core nginx openssl)
 fi
 
 missing=()
@@ -21,4 +23,23 @@ sudo=""
 [[ "$(id -u)" == 0 ]] || sudo="sudo"
 echo "Installing Debian packages: ${missing[*]}"
 $sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install() { DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@"; }
+
+others=()
+for package in "${missing[@]}"; do
+  [[ "$package" == nginx ]] || others+=("$package")
+done
+((${#others[@]} == 0)) || install "${others[@]}"
+((${#others[@]} < ${#missing[@]})) || exit 0
+
+# nginx's package would start a server of its own on port 80 (and fail to install where that port
+# is taken); the tests need only the binary. Debian's policy-rc.d switch keeps it from starting
+# (unless the machine has a policy of its own), and its service is disabled after.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e "$policy" ]]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  trap '$sudo rm -f "$policy"' EXIT
+fi
+install nginx
+[[ ! -d /run/systemd/system ]] || $sudo systemctl disable --now nginx.service

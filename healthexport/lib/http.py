@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 
 def client_ip(request: HttpRequest) -> str | None:
     """The peer address, or the last untrusted X-Forwarded-For hop when the peer is a trusted proxy."""
     peer = request.META.get("REMOTE_ADDR") or None
-    trusted = set(settings.TRUSTED_PROXIES)
-    if peer and peer in trusted:
+    trusted = _trusted_networks(tuple(settings.TRUSTED_PROXIES))
+    if peer and _is_in(peer, trusted):
         hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
         for hop in reversed(hops):
-            if hop not in trusted:
+            if not _is_in(hop, trusted):
                 peer = hop
                 break
     try:
         return str(ipaddress.ip_address(peer)) if peer else None
     except ValueError:
         return None
+
+
+@functools.cache
+def _trusted_networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    """TRUSTED_PROXIES holds addresses and networks: a proxy's IP, or its compose or pod network."""
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def _is_in(address: str, networks: tuple[IPNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)

@@ -81,6 +81,17 @@ def test_client_ip_takes_the_last_untrusted_hop_behind_a_trusted_proxy():
     assert record_event(action="auth.failed", request=request).ip == "203.0.113.5"
 
 
+@override_settings(TRUSTED_PROXIES=["172.31.250.0/24", "fd00::/8"])
+def test_client_ip_trusts_every_proxy_of_a_trusted_network():
+    request = _request(REMOTE_ADDR="172.31.250.10", HTTP_X_FORWARDED_FOR="203.0.113.5, 172.31.250.77")
+    behind_v6 = _request(REMOTE_ADDR="fd00::1", HTTP_X_FORWARDED_FOR="2001:db8::5")
+    outside = _request(REMOTE_ADDR="172.31.251.10", HTTP_X_FORWARDED_FOR="203.0.113.5")
+
+    assert client_ip(request) == "203.0.113.5"
+    assert client_ip(behind_v6) == "2001:db8::5"
+    assert client_ip(outside) == "172.31.251.10"
+
+
 @override_settings(TRUSTED_PROXIES=["10.0.0.1"])
 def test_client_ip_drops_a_forged_address():
     request = _request(REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="not-an-ip")

@@ -97,3 +97,23 @@ def test_the_hpa_scales_the_deployment():
     hpa = resources()[("HorizontalPodAutoscaler", "healthexport")]
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "healthexport"}
     assert hpa["spec"]["minReplicas"] >= 2
+
+
+def test_the_ingress_buffers_requests_for_the_service_and_its_host_is_allowed():
+    everything = resources()
+    ingress = everything[("Ingress", "healthexport")]
+    annotations = ingress["metadata"]["annotations"]
+    configmap = everything[("ConfigMap", "healthexport")]["data"]
+    service_ports = {port["name"] for port in everything[("Service", "healthexport")]["spec"]["ports"]}
+
+    assert annotations["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "on"
+    body_size_mib = int(annotations["nginx.ingress.kubernetes.io/proxy-body-size"].removesuffix("m"))
+    assert body_size_mib * 1024**2 > int(configmap["INGEST_MAX_BODY_BYTES"])
+    for rule in ingress["spec"]["rules"]:
+        assert rule["host"] in configmap["ALLOWED_HOSTS"].split(",")
+        for path in rule["http"]["paths"]:
+            assert path["backend"]["service"]["name"] == "healthexport"
+            assert path["backend"]["service"]["port"]["name"] in service_ports - {"metrics"}
+    assert {host for tls in ingress["spec"]["tls"] for host in tls["hosts"]} == {
+        rule["host"] for rule in ingress["spec"]["rules"]
+    }

@@ -1,0 +1,332 @@
+"""nginx, from its Debian package, in front of gunicorn, against clients that send slowly.
+
+gunicorn (gthread) hands a connection to one of its WEB_CONCURRENCY x GUNICORN_THREADS threads as
+soon as its first bytes arrive, and the thread waits for the rest of the request: a dozen clients
+trickling a header or a body hold every thread, and /health stops answering. The proxy reads
+whole requests first. Both servers run here as `make run` and deploy/compose.yaml run them:
+gunicorn with deploy/gunicorn.conf.py, nginx through deploy/nginx/start.sh with the shipped site
+file (TLS with the certificate start.sh makes), on free ports of 127.0.0.1. Only the main nginx
+configuration, which says where the pid and temporary files go, is the test's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import select
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from accounts.services import api_key_create
+from ingest.models import Ingestion
+from tests.deploy.conftest import DEPLOY
+from tests.ingest.helpers import fixture_bytes
+
+ROOT = DEPLOY.parent
+NGINX = "/usr/sbin/nginx"  # scripts/setup-system.sh test installs Debian's nginx
+START = DEPLOY / "nginx" / "start.sh"
+SLOW_CLIENTS = 12  # of each kind; gunicorn has 2 workers x 4 threads (1 x 4 for the contrast)
+ANSWER_TIMEOUT = 5.0  # seconds: not a measurement, the point where "no answer" is a failure
+TRICKLE_INTERVAL = 1.0
+MAX_TRICKLES = 40  # a slow client stops by itself after this many bytes
+STARTUP_TIMEOUT = 30.0
+UNLIMITED = str(10**12)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """SIGTERM to the whole group (gunicorn's or nginx's workers too), SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def wait_until(ready: Callable[[], bool], process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{process.args[0]} exited with {process.returncode}:\n{log.read_text()}")
+        if ready():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{process.args[0]} did not start in {STARTUP_TIMEOUT:.0f} s:\n{log.read_text()}")
+
+
+@contextlib.contextmanager
+def running(command: list[str], env: dict[str, str], log: Path, ready: Callable[[], bool]) -> Iterator[None]:
+    """The command in a process group of its own, stopped (workers too) whatever happens."""
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        wait_until(ready, process, log)
+        yield
+    finally:
+        stop_process_group(process)
+
+
+def plain(port: int, timeout: float = ANSWER_TIMEOUT) -> http.client.HTTPConnection:
+    return http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+
+def plain_socket(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=ANSWER_TIMEOUT)
+
+
+@dataclass
+class Proxy:
+    port: int
+    ca_file: Path
+
+    def tls_context(self) -> ssl.SSLContext:
+        # Verified against the local CA start.sh made: the certificate names the address.
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    def socket(self) -> socket.socket:
+        return self.tls_context().wrap_socket(plain_socket(self.port), server_hostname="127.0.0.1")
+
+    def connection(self, timeout: float = ANSWER_TIMEOUT) -> http.client.HTTPSConnection:
+        return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=self.tls_context())
+
+
+def get_health(connection: http.client.HTTPConnection) -> tuple[int, dict]:
+    try:
+        connection.request("GET", "/health")
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+def database_url() -> str:
+    """The test database (pytest-django's), so that gunicorn sees what a transactional test commits."""
+    db = connection.settings_dict
+    credentials = f"{quote(db['USER'], safe='')}:{quote(db['PASSWORD'] or '', safe='')}"
+    return f"postgis://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@contextlib.contextmanager
+def gunicorn(tmp: Path, *, workers: int) -> Iterator[int]:
+    """scripts/run.sh's gunicorn, from the virtualenv running the tests, on the test database."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in {"DEBUG", "METRICS_PORT", "SECRET_KEY_FILE"}},
+        "DATABASE_URL": database_url(),
+        "SECRET_KEY": "test-only-secret",
+        "WEB_CONCURRENCY": str(workers),
+        "GUNICORN_THREADS": "4",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp / f"prometheus-{port}"),
+        "TRUSTED_PROXIES": "127.0.0.1",
+        "RATELIMIT_REQUESTS_PER_HOUR": UNLIMITED,
+        "RATELIMIT_BYTES_PER_HOUR": UNLIMITED,
+    }
+    command = [str(Path(sys.executable).parent / "gunicorn"), "healthexport.wsgi"]
+    command += ["--config", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}"]
+    with running(command, env, tmp / f"gunicorn-{port}.log", lambda: _answers(lambda: plain(port))):
+        yield port
+
+
+def write_nginx_main_conf(tmp: Path) -> Path:
+    """Only where nginx keeps its pid and temporary files; the site is the shipped template."""
+    # As root nginx would run its workers as "nobody", who cannot enter pytest's temporary directory.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    temp_paths = "".join(f"    {kind}_temp_path {tmp}/{kind};\n" for kind in kinds)
+    path = tmp / "nginx.conf"
+    path.write_text(
+        f"{user}worker_processes 1;\npid {tmp}/nginx.pid;\n"
+        "events {\n    worker_connections 512;\n}\n"
+        f"http {{\n    access_log off;\n{temp_paths}    include {tmp}/healthexport.conf;\n}}\n"
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def proxy(django_db_setup, tmp_path_factory) -> Iterator[Proxy]:
+    """nginx through deploy/nginx/start.sh, in front of a gunicorn of two workers."""
+    if connection.vendor != "postgresql":
+        pytest.skip("gunicorn shares the test database, which must be a server database")
+    tmp = tmp_path_factory.mktemp("proxy")
+    proxy = Proxy(port=free_port(), ca_file=tmp / "certs" / "local-ca.crt")
+    with gunicorn(tmp, workers=2) as gunicorn_port:
+        env = {
+            "PATH": f"{Path(NGINX).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "SERVER_NAME": "127.0.0.1",
+            "UPSTREAM": f"127.0.0.1:{gunicorn_port}",
+            "HTTPS_LISTEN": f"127.0.0.1:{proxy.port}",
+            "HTTP_LISTEN": f"127.0.0.1:{free_port()}",
+            "CERT_DIR": str(tmp / "certs"),
+            "SITE_CONF": str(tmp / "healthexport.conf"),
+        }
+        command = [str(START), "-c", str(write_nginx_main_conf(tmp)), "-p", f"{tmp}/", "-e", f"{tmp}/nginx-error.log"]
+        with running(command, env, tmp / "nginx.log", lambda: _answers(proxy.connection)):
+            yield proxy
+
+
+def _answers(connect: Callable[[], http.client.HTTPConnection]) -> bool:
+    try:
+        return get_health(connect())[0] == 200
+    except (OSError, ValueError):
+        return False
+
+
+class SlowClient(threading.Thread):
+    """Sends ``head`` and then one byte a second, never finishing its request, until stopped,
+    cut off by the server, or MAX_TRICKLES bytes later."""
+
+    def __init__(self, connect: Callable[[], socket.socket], head: bytes) -> None:
+        super().__init__(daemon=True)
+        self.connect, self.head = connect, head
+        self.stopping = threading.Event()
+        self.trickling = threading.Event()  # set once a byte went after the head
+        self.cut_off = False  # the server closed the connection (or answered it) first
+
+    def run(self) -> None:
+        try:
+            with self.connect() as sock:
+                sock.sendall(self.head)
+                for _ in range(MAX_TRICKLES):
+                    if self.stopping.wait(TRICKLE_INTERVAL):
+                        return
+                    if server_gave_up(sock):
+                        self.cut_off = True
+                        return
+                    sock.sendall(b"x")
+                    self.trickling.set()
+        except OSError:  # reset, broken pipe, or a TLS close
+            self.cut_off = True
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=TRICKLE_INTERVAL + ANSWER_TIMEOUT)
+
+
+def server_gave_up(sock: socket.socket) -> bool:
+    """An answer or an end of stream is waiting (TLS records without data, like tickets, are not)."""
+    if not select.select([sock], [], [], 0)[0]:
+        return False
+    sock.settimeout(0)
+    try:
+        sock.recv(4096)
+        return True
+    except (ssl.SSLWantReadError, BlockingIOError):
+        return False
+    finally:
+        sock.settimeout(ANSWER_TIMEOUT)
+
+
+HALF_A_HEADER = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+HALF_A_BODY = (
+    b"POST /v1/ingest HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{"
+)
+
+
+@pytest.fixture
+def slow_clients() -> Iterator[Callable[[Callable[[], socket.socket], bytes], list[SlowClient]]]:
+    crowd: list[SlowClient] = []
+
+    def start(connect: Callable[[], socket.socket], head: bytes) -> list[SlowClient]:
+        clients = [SlowClient(connect, head) for _ in range(SLOW_CLIENTS)]
+        for client in clients:
+            client.start()
+        crowd.extend(clients)
+        return clients
+
+    yield start
+    for client in crowd:
+        client.stop()
+
+
+def wait_for_trickles(clients: list[SlowClient]) -> None:
+    for client in clients:
+        assert client.trickling.wait(timeout=ANSWER_TIMEOUT), "answered or cut off too early"
+
+
+def test_health_answers_through_the_proxy_while_slow_clients_hold_connections(proxy, slow_clients):
+    headers = slow_clients(proxy.socket, HALF_A_HEADER)
+    bodies = slow_clients(proxy.socket, HALF_A_BODY)
+    wait_for_trickles(headers + bodies)
+
+    status, answer = get_health(proxy.connection())
+
+    assert (status, answer) == (200, {"status": "ok"})
+    assert not any(client.cut_off for client in headers + bodies)  # they were all still there
+    # client_header_timeout (10 s): a header still unfinished is dropped. A body that keeps coming,
+    # however slowly, is not (client_body_timeout is between two reads), and it costs a thread
+    # nothing meanwhile.
+    for client in headers:
+        client.join(timeout=MAX_TRICKLES * TRICKLE_INTERVAL)
+    assert all(client.cut_off for client in headers)
+    assert not any(client.cut_off for client in bodies)
+    assert get_health(proxy.connection())[0] == 200
+
+
+def test_without_the_proxy_slow_headers_starve_gunicorn(django_db_setup, slow_clients, tmp_path):
+    # One worker: with two, the kernel picks the worker that accepts each connection, so whether
+    # one is left with a free thread for /health would be chance. Here it is certain.
+    if connection.vendor != "postgresql":
+        pytest.skip("gunicorn shares the test database, which must be a server database")
+    with gunicorn(tmp_path, workers=1) as port:
+        clients = slow_clients(lambda: plain_socket(port), HALF_A_HEADER)
+        wait_for_trickles(clients)
+
+        with pytest.raises(TimeoutError):
+            get_health(plain(port))
+
+        for client in clients:
+            client.stop()
+        # Their threads come back once they hang up.
+        assert get_health(plain(port))[0] == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_export_and_a_gzip_one_pass_the_proxy_unchanged(proxy):
+    owner = get_user_model().objects.create_user(username="proxied", password="proxied-password-1")
+    _, key = api_key_create(owner=owner, name="phone behind the proxy", scopes=["ingest"], created_by=None)
+    # 30 MB on the wire, more than nginx keeps in memory: it goes through a temporary file.
+    large = fixture_bytes("small.json") + b" " * (30 * 1024 * 1024)
+    day = fixture_bytes("full_day.json")
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    for body, extra in ((large, {}), (gzip.compress(day), {"Content-Encoding": "gzip"})):
+        https = proxy.connection(timeout=120)
+        try:
+            https.request("POST", "/v1/ingest", body=body, headers={**headers, **extra})
+            response = https.getresponse()
+            assert (response.status, json.loads(response.read())["status"]) == (200, "processed")
+        finally:
+            https.close()
+
+    stored = Ingestion.objects.filter(user=owner).order_by("received_at")
+    assert [(i.body_size, i.body_sha256, i.content_encoding) for i in stored] == [
+        (len(large), hashlib.sha256(large).hexdigest(), ""),
+        (len(day), hashlib.sha256(day).hexdigest(), "gzip"),
+    ]
