@@ -1,4 +1,5 @@
 # healthexport — `make run` serves, `make test` checks. Both install what is missing first.
+# `make run` installs the runtime requirements only; test, lint and bench add the dev ones.
 SHELL := /bin/bash
 VENV := .venv
 PYTHON := $(VENV)/bin/python
@@ -10,9 +11,9 @@ TEST_DATABASE_URL ?= postgis://postgres:postgres@127.0.0.1:5432/healthexport
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench system-run system-test services venv
+.PHONY: run test lint format bench system-run system-test services venv venv-runtime
 
-run: system-run venv
+run: system-run venv-runtime
 	scripts/run.sh
 
 test: system-test venv services lint
@@ -45,9 +46,16 @@ system-test:
 services:
 	scripts/start-services.sh
 
-venv: $(VENV)/.installed
+# One stamp per requirements file: a dev venv is not reinstalled by `make run`, nor each test run.
+venv-runtime: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+venv: $(VENV)/.installed-dev
+
+$(VENV)/.installed: requirements.txt
 	[ -x $(PYTHON) ] || /usr/bin/python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
