@@ -3,8 +3,6 @@
 SHELL := /bin/bash
 VENV := .venv
 PYTHON := $(VENV)/bin/python
-export HOST ?= 127.0.0.1
-export PORT ?= 8000
 
 # The test suite's real services (started by scripts/start-services.sh when not up).
 TEST_DATABASE_URL ?= postgis://postgres:postgres@127.0.0.1:5432/healthexport
@@ -16,10 +14,11 @@ PYTEST_ARGS ?=
 run: system-run venv-runtime
 	scripts/run.sh
 
+# The tests and benchmarks ignore .env (DOTENV_PATH empty): what they run against is set here.
 test: system-test venv services lint
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-only-secret \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-only-secret DOTENV_PATH= \
 		$(VENV)/bin/pytest $(PYTEST_ARGS)
-	env -u DATABASE_URL -u REDIS_URL SECRET_KEY=test-only-secret \
+	env -u DATABASE_URL -u REDIS_URL SECRET_KEY=test-only-secret DOTENV_PATH= \
 		$(VENV)/bin/pytest -m embedded $(PYTEST_ARGS)
 
 lint: venv
@@ -33,7 +32,7 @@ format: venv
 bench: system-test venv services
 	@for script in bench/*.py; do \
 		echo "== $$script"; \
-		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=bench-only-secret \
+		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=bench-only-secret DOTENV_PATH= \
 			$(PYTHON) $$script || exit 1; \
 	done
 

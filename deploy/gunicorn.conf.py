@@ -3,6 +3,12 @@
 import os
 import tempfile
 
+from healthexport.dotenv import read_dotenv
+
+# .env as the settings read it (the environment wins): WEB_CONCURRENCY, METRICS_PORT, DEBUG... set
+# there count here too. gunicorn has put the working directory on sys.path by now.
+read_dotenv()
+
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
