@@ -4,9 +4,10 @@ SHELL := /bin/bash
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-# The test suite's real services (started by scripts/start-services.sh when not up).
-TEST_DATABASE_URL ?= postgis://postgres:postgres@127.0.0.1:5432/healthexport
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+# The test suite's real services: scripts/start-services.sh starts them when they are on this
+# machine and not up, and waits for them elsewhere (CI's service containers).
+export TEST_DATABASE_URL ?= postgis://postgres:postgres@127.0.0.1:5432/healthexport
+export TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
 .PHONY: run test lint format bench system-run system-test services venv venv-runtime
