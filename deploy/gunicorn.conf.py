@@ -1,7 +1,16 @@
 """gunicorn settings shared by `make run`, the Docker image and Kubernetes."""
 
+import logging
 import os
 import tempfile
+
+import environ
+
+from healthexport.dotenv import read_dotenv
+
+# .env as the settings read it (the environment wins): WEB_CONCURRENCY, METRICS_PORT, DEBUG... set
+# there count here too. gunicorn has put the working directory on sys.path by now.
+read_dotenv()
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
@@ -13,6 +22,39 @@ keepalive = 5
 accesslog = None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# --- Logs ------------------------------------------------------------------------------------
+# One format: with DEBUG off, gunicorn's own lines (start, workers, errors) are JSON on stdout
+# like the app's, by the same formatter and redaction (healthexport/settings.py LOGGING), which
+# take over gunicorn's error log; Python warnings (a library's UserWarning) become py.warnings
+# lines instead of raw text on stderr. DEBUG=1 keeps gunicorn's plain lines on stderr.
+DEBUG = environ.FileAwareEnv().bool("DEBUG", default=False)
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+logconfig_dict = (
+    {}
+    if DEBUG
+    else {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact": {"()": "healthexport.lib.logging.RedactingFilter"}},
+        "formatters": {"json": {"()": "healthexport.lib.logging.JsonFormatter"}},
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "filters": ["redact"],
+                "formatter": "json",
+            }
+        },
+        "root": {"level": LOG_LEVEL, "handlers": ["stdout"]},
+        "loggers": {
+            "gunicorn.error": {"level": LOG_LEVEL, "handlers": ["stdout"], "propagate": False},
+            # gunicorn logs each request at INFO: kept off, the app's healthexport.access line (which
+            # carries the request id) is the access log.
+            "gunicorn.access": {"level": "WARNING", "handlers": ["stdout"], "propagate": False},
+        },
+    }
+)
 
 # --- Prometheus with several workers ---------------------------------------------------------
 # With PROMETHEUS_MULTIPROC_DIR set (scripts/run.sh, the Kubernetes Deployment), every worker
@@ -29,6 +71,8 @@ METRICS_PORT = os.environ.get("METRICS_PORT", "")
 
 
 def on_starting(server):
+    if not DEBUG:
+        logging.captureWarnings(True)  # inherited by the workers, which gunicorn forks from here
     os.makedirs(MULTIPROC_DIR, exist_ok=True)
     for name in os.listdir(MULTIPROC_DIR):
         if name.endswith(".db"):

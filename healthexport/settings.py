@@ -1,7 +1,8 @@
 """Settings for healthexport. The environment is read here and nowhere else.
 
 Every variable may also be given as ``NAME_FILE`` pointing at a file holding the value
-(Docker and Kubernetes secrets). See ``.env.example`` for the full list.
+(Docker and Kubernetes secrets). See ``.env.example`` for the full list; a ``.env`` file in the
+project root fills in what the environment leaves unset (``healthexport/dotenv.py``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from pathlib import Path
 
 import environ
 
+from healthexport.dotenv import read_dotenv
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
+read_dotenv()
 env = environ.FileAwareEnv()
 
 

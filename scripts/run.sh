@@ -3,6 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# .env fills in what the environment leaves unset, here as in the settings: a SECRET_KEY, HOST or
+# PORT written there counts below too. (An assignment, so that a failure stops the script.)
+dotenv_exports="$(.venv/bin/python -m healthexport.dotenv)"
+eval "$dotenv_exports"
+
 mkdir -p var
 if [[ -z "${SECRET_KEY:-}" && -z "${SECRET_KEY_FILE:-}" ]]; then
   [[ -s var/secret_key ]] || .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(50))" > var/secret_key

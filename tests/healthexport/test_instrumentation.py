@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import os
 import runpy
-import socket
 import subprocess
 import sys
-import time
 import types
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,6 +22,7 @@ from ingest.instrumentation import (
     record_ingest_counts,
     record_ingest_request,
 )
+from tests.serving import free_port, get, gunicorn
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -173,22 +171,8 @@ def test_metrics_of_several_processes_are_summed_and_dead_workers_gauges_dropped
     assert 'healthexport_auth_failures_total{reason="revoked"} 2.0' in text
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310  (a loopback URL we built)
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, ""
-
-
 def test_gunicorn_with_two_workers_serves_summed_metrics_on_the_metrics_port(tmp_path):
-    port, metrics_port = free_port(), free_port()
+    metrics_port = free_port()
     clean = {k: v for k, v in os.environ.items() if k not in {"PROMETHEUS_MULTIPROC_DIR", "METRICS_PORT"}}
     env = {
         **clean,
@@ -198,27 +182,10 @@ def test_gunicorn_with_two_workers_serves_summed_metrics_on_the_metrics_port(tmp
         "METRICS_PORT": str(metrics_port),
         "METRICS_ADDR": "127.0.0.1",
     }
-    command = [sys.executable, "-m", "gunicorn", "healthexport.wsgi", "--config", "deploy/gunicorn.conf.py"]
-    server = subprocess.Popen(
-        [*command, "--bind", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if get(f"http://127.0.0.1:{port}/health")[0] == 200:
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+    with gunicorn(env) as base:
         for _ in range(9):
-            assert get(f"http://127.0.0.1:{port}/health")[0] == 200
-        assert get(f"http://127.0.0.1:{port}/metrics")[0] == 404  # not on the public port
+            assert get(f"{base}/health")[0] == 200
+        assert get(f"{base}/metrics")[0] == 404  # not on the public port
 
         status, text = get(f"http://127.0.0.1:{metrics_port}/metrics")
         assert status == 200
@@ -230,6 +197,3 @@ def test_gunicorn_with_two_workers_serves_summed_metrics_on_the_metrics_port(tmp
         assert float(line.rsplit(" ", 1)[1]) == 10.0
         assert len({path.name.rsplit("_", 1)[1] for path in tmp_path.glob("counter_*.db")}) >= 1
         assert "healthexport_auth_failures_total" in text
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

@@ -64,7 +64,8 @@ def test_an_unreachable_database_stops_manage_py_with_one_line():
     assert result.stderr.startswith("healthexport: cannot use the database:")
 
 
-@pytest.mark.parametrize("redis_url", ["", "redis://127.0.0.1:6379/15"])
+# The suite's own Redis, wherever it runs (CI reaches it by a service name, not 127.0.0.1).
+@pytest.mark.parametrize("redis_url", ["", os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")])
 def test_ready_is_503_naming_the_database_when_it_is_unreachable(redis_url):
     code = (
         "from django.test import Client; import json\n"
