@@ -77,12 +77,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
-def _wants_json(request: HttpRequest) -> bool:
+def wants_json(request: HttpRequest) -> bool:
+    """Paths answered in the JSON error shape; the others (admin, pages) get Django's HTML pages."""
     return request.path.startswith(JSON_PATH_PREFIXES)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if _wants_json(request):
+    if wants_json(request):
         return error_response(400, "invalid_payload", "The request is invalid.")
     from django.views import defaults
 
@@ -90,7 +91,7 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if _wants_json(request):
+    if wants_json(request):
         return error_response(403, "permission_denied", "You do not have permission to do this.")
     from django.views import defaults
 
@@ -98,7 +99,7 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if _wants_json(request):
+    if wants_json(request):
         return error_response(404, "not_found", "Nothing is here.")
     from django.views import defaults
 
@@ -106,7 +107,7 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if _wants_json(request):
+    if wants_json(request):
         return error_response(500, "server_error", "The server failed; the error was logged.")
     from django.views import defaults
 

@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF, whose process_view reads the admin's POST bodies.
+    "healthexport.middleware.BodySizeLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -216,8 +218,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Limits and policy (CONTRACT.md "Configuration") -----------------------------------------
 INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=100 * 1024 * 1024)
-# Django's own 2.5 MB cap would answer a 27 MB export with 400; INGEST_MAX_BODY_BYTES is the limit.
-DATA_UPLOAD_MAX_MEMORY_SIZE = None
+# Every other body keeps Django's 2.5 MB (DATA_UPLOAD_MAX_MEMORY_SIZE), refused from Content-Length
+# by BodySizeLimitMiddleware; the ingest view streams its body itself under INGEST_MAX_BODY_BYTES.
 RATELIMIT_REQUESTS_PER_HOUR = env.int("RATELIMIT_REQUESTS_PER_HOUR", default=100)
 RATELIMIT_BYTES_PER_HOUR = env.int("RATELIMIT_BYTES_PER_HOUR", default=10 * 1024 * 1024)
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)

@@ -22,3 +22,11 @@ def client_ip(request: HttpRequest) -> str | None:
         return str(ipaddress.ip_address(peer)) if peer else None
     except ValueError:
         return None
+
+
+def declared_length(request: HttpRequest) -> int:
+    """The body size announced by ``Content-Length`` (0 when absent or malformed), before reading it."""
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
