@@ -135,9 +135,24 @@ def test_a_key_without_the_ingest_scope_is_403(alice, staff, api_client):
 
 def test_the_idempotency_key_header_makes_a_retry_a_duplicate(alice_client):
     first = post(alice_client, fixture_bytes("small.json"), HTTP_IDEMPOTENCY_KEY="batch-1").json()
-    retry = post(alice_client, fixture_bytes("full_day.json"), HTTP_IDEMPOTENCY_KEY="batch-1").json()
+    retry = post(alice_client, fixture_bytes("small.json"), HTTP_IDEMPOTENCY_KEY="batch-1").json()
     assert retry["status"] == "duplicate"
     assert retry["duplicate_of"] == first["ingestion_id"]
+
+
+@pytest.mark.embedded
+def test_reusing_an_idempotency_key_for_another_body_is_422_and_stores_nothing(alice_client, alice):
+    first = post(alice_client, fixture_bytes("small.json"), HTTP_IDEMPOTENCY_KEY="batch-1").json()
+    samples = Sample.objects.filter(user=alice).count()
+
+    response = post(alice_client, fixture_bytes("full_day.json"), HTTP_IDEMPOTENCY_KEY="batch-1")
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "idempotency_key_reused"
+    assert first["ingestion_id"] in error["message"]
+    assert Sample.objects.filter(user=alice).count() == samples
+    assert list(Ingestion.objects.filter(user=alice).values_list("status", flat=True)) == ["processed"]
 
 
 def test_bob_resending_alices_export_is_not_a_duplicate(alice_client, bob_client):
