@@ -270,5 +270,7 @@ LOGGING = {
         # 4xx warnings repeat the access log line; 5xx tracebacks (ERROR) stay.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # An ERROR with a traceback per bad Host; healthexport.errors logs one WARNING line instead.
+        "django.security.DisallowedHost": {"level": "CRITICAL"},
     },
 }
