@@ -35,7 +35,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.apps.AdminConfig",  # django.contrib.admin, its login throttled
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -228,6 +228,10 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)
 API_KEY_ARGON2 = {"time_cost": 2, "memory_cost": 19456, "parallelism": 1}
 # Failed API-key authentications per client IP before 429 (django-ratelimit rate syntax).
 AUTH_FAILURES_PER_IP = "20/m"
+# Failed sign-ins (admin login) per username and per client IP before the login form refuses to
+# check passwords until the window ends (django-ratelimit rates: 10 per 15 minutes, ...).
+LOGIN_FAILURES_PER_USERNAME = "10/15m"
+LOGIN_FAILURES_PER_IP = "30/15m"
 # django-ratelimit's core functions count in the default cache (Redis, or locmem per process: both
 # increment atomically). Its app is not installed, so its system checks (which flag locmem) do not run.
 RATELIMIT_USE_CACHE = "default"
