@@ -9,6 +9,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control
 
 from healthexport.errors import wants_json
 from healthexport.lib.errors import error_response
@@ -114,3 +115,17 @@ class BodySizeLimitMiddleware:
         if wants_json(request):
             return error_response(413, "body_too_large", message)
         return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+
+
+class ApiNoStoreMiddleware:
+    """Every /v1 answer carries ``Cache-Control: no-store``: they hold health data, and no browser
+    or proxy cache may keep them (errors included)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.path.startswith("/v1/"):
+            patch_cache_control(response, no_store=True)
+        return response
