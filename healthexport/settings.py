@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import environ
+from csp import constants as csp
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -59,6 +60,7 @@ MIDDLEWARE = [
     "healthexport.middleware.AccessLogMiddleware",
     "healthexport.middleware.ApiNoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -191,6 +193,26 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 # Only once every client reaches the host over HTTPS: browsers remember it (0 = off).
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+
+# Nothing loads from another host. Scripts: our static files, and inline ones only with the
+# request's nonce (the admin's key-created page). Styles may be inline: the admin sets style
+# attributes and Redoc (/v1/docs) injects its styles at run time; Redoc's search runs in a worker
+# it builds from a blob: URL, and its icons are data: URLs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF, csp.NONCE],
+        "style-src": [csp.SELF, csp.UNSAFE_INLINE],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF, "data:"],
+        "worker-src": [csp.SELF, "blob:"],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    }
+}
 
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
