@@ -266,6 +266,9 @@ AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=2190)
 # Set: /metrics is served on this port only (by gunicorn's master, see deploy/gunicorn.conf.py),
 # not on the public one. The gunicorn config reads the variable itself: it runs before Django.
 METRICS_PORT = env.int("METRICS_PORT", default=None)
+# Without METRICS_PORT, /metrics on the app port answers loopback clients, and anyone sending
+# "Authorization: Bearer <METRICS_TOKEN>" when it is set.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Logging ---------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
