@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class AccountsConfig(AppConfig):
@@ -7,3 +8,10 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import openapi  # noqa: F401  (registers the API-key scheme with drf-spectacular)
+
+
+class AdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with our site as the default one (login throttled)."""
+
+    default = False  # "accounts" in INSTALLED_APPS still means AccountsConfig
+    default_site = "accounts.admin_site.HealthexportAdminSite"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import DisallowedHost
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -77,20 +78,37 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
-def _wants_json(request: HttpRequest) -> bool:
+def wants_json(request: HttpRequest) -> bool:
+    """Paths answered in the JSON error shape; the others (admin, pages) get Django's HTML pages."""
     return request.path.startswith(JSON_PATH_PREFIXES)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if _wants_json(request):
+    if isinstance(exception, DisallowedHost):
+        return disallowed_host(request)
+    if wants_json(request):
         return error_response(400, "invalid_payload", "The request is invalid.")
     from django.views import defaults
 
     return defaults.bad_request(request, exception)
 
 
+HOST_LOGGED_MAX = 100
+
+
+def disallowed_host(request: HttpRequest) -> HttpResponse:
+    """A Host outside ALLOWED_HOSTS: a misconfiguration or a scanner, not a bug. One warning line
+    (Django's own ERROR with a traceback is silenced in LOGGING) and an answer naming the setting."""
+    host = request.META.get("HTTP_HOST") or request.META.get("SERVER_NAME", "")
+    logger.warning("refused Host %r: not in ALLOWED_HOSTS", host[:HOST_LOGGED_MAX])
+    message = "This server does not serve the host named in the Host header: add it to ALLOWED_HOSTS."
+    if wants_json(request):
+        return error_response(400, "invalid_host", message)
+    return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+
+
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if _wants_json(request):
+    if wants_json(request):
         return error_response(403, "permission_denied", "You do not have permission to do this.")
     from django.views import defaults
 
@@ -98,7 +116,7 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if _wants_json(request):
+    if wants_json(request):
         return error_response(404, "not_found", "Nothing is here.")
     from django.views import defaults
 
@@ -106,7 +124,7 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    if _wants_json(request):
+    if wants_json(request):
         return error_response(500, "server_error", "The server failed; the error was logged.")
     from django.views import defaults
 

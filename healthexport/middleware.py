@@ -6,10 +6,14 @@ import time
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_cache_control
 
+from healthexport.errors import wants_json
 from healthexport.lib.errors import error_response
+from healthexport.lib.http import declared_length
 from healthexport.lib.logging import UNSET, bind_log_context, log_context, user_id_var
 
 access_logger = logging.getLogger("healthexport.access")
@@ -80,4 +84,48 @@ class AccessLogMiddleware:
                 "duration_ms": duration_ms,
             },
         )
+        return response
+
+
+class BodySizeLimitMiddleware:
+    """Refuse, from ``Content-Length`` alone, a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (2.5 MB).
+
+    Django applies that setting only when ``request.body`` or ``request.POST`` is read, and not to
+    multipart files (spooled to disk) nor to DRF's parsers (which read the stream): an anonymous
+    100 MB POST to the admin login would be read whole. Views that read and cap their body
+    themselves (the ingest view, with ``INGEST_MAX_BODY_BYTES``) say so with a class attribute
+    ``streams_request_body = True``. A body without ``Content-Length`` (chunked) reads as empty
+    anywhere else: Django limits the stream to the declared length.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Callable, view_args: tuple, view_kwargs: dict
+    ) -> HttpResponse | None:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        view = getattr(view_func, "view_class", view_func)
+        if limit is None or getattr(view, "streams_request_body", False) or declared_length(request) <= limit:
+            return None
+        message = f"The body is larger than {limit} bytes, the most this endpoint accepts."
+        if wants_json(request):
+            return error_response(413, "body_too_large", message)
+        return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+
+
+class ApiNoStoreMiddleware:
+    """Every /v1 answer carries ``Cache-Control: no-store``: they hold health data, and no browser
+    or proxy cache may keep them (errors included)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.path.startswith("/v1/"):
+            patch_cache_control(response, no_store=True)
         return response

@@ -33,6 +33,7 @@ OPERATION_ERROR_STATUSES = {
     ("/v1/ingest", "post"): {
         "413": "body_too_large (over INGEST_MAX_BODY_BYTES after decompression)",
         "415": "unsupported_media_type (not application/json, or an unknown Content-Encoding)",
+        "422": "idempotency_key_reused (the Idempotency-Key was used before with a different body)",
     },
 }
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import environ
+from csp import constants as csp
 
 from healthexport.dotenv import read_dotenv
 
@@ -39,7 +40,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.apps.AdminConfig",  # django.contrib.admin, its login throttled
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -61,10 +62,14 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "healthexport.middleware.RequestIdMiddleware",
     "healthexport.middleware.AccessLogMiddleware",
+    "healthexport.middleware.ApiNoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF, whose process_view reads the admin's POST bodies.
+    "healthexport.middleware.BodySizeLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -193,6 +198,26 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=
 # Only once every client reaches the host over HTTPS: browsers remember it (0 = off).
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 
+# Nothing loads from another host. Scripts: our static files, and inline ones only with the
+# request's nonce (the admin's key-created page). Styles may be inline: the admin sets style
+# attributes and Redoc (/v1/docs) injects its styles at run time; Redoc's search runs in a worker
+# it builds from a blob: URL, and its icons are data: URLs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF, csp.NONCE],
+        "style-src": [csp.SELF, csp.UNSAFE_INLINE],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF, "data:"],
+        "worker-src": [csp.SELF, "blob:"],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    }
+}
+
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
@@ -220,8 +245,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- Limits and policy (README "Configuration") -----------------------------------------
 INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=100 * 1024 * 1024)
-# Django's own 2.5 MB cap would answer a 27 MB export with 400; INGEST_MAX_BODY_BYTES is the limit.
-DATA_UPLOAD_MAX_MEMORY_SIZE = None
+# Every other body keeps Django's 2.5 MB (DATA_UPLOAD_MAX_MEMORY_SIZE), refused from Content-Length
+# by BodySizeLimitMiddleware; the ingest view streams its body itself under INGEST_MAX_BODY_BYTES.
 RATELIMIT_REQUESTS_PER_HOUR = env.int("RATELIMIT_REQUESTS_PER_HOUR", default=100)
 RATELIMIT_BYTES_PER_HOUR = env.int("RATELIMIT_BYTES_PER_HOUR", default=10 * 1024 * 1024)
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)
@@ -230,6 +255,10 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)
 API_KEY_ARGON2 = {"time_cost": 2, "memory_cost": 19456, "parallelism": 1}
 # Failed API-key authentications per client IP before 429 (django-ratelimit rate syntax).
 AUTH_FAILURES_PER_IP = "20/m"
+# Failed sign-ins (admin login) per username and per client IP before the login form refuses to
+# check passwords until the window ends (django-ratelimit rates: 10 per 15 minutes, ...).
+LOGIN_FAILURES_PER_USERNAME = "10/15m"
+LOGIN_FAILURES_PER_IP = "30/15m"
 # django-ratelimit's core functions count in the default cache (Redis, or locmem per process: both
 # increment atomically). Its app is not installed, so its system checks (which flag locmem) do not run.
 RATELIMIT_USE_CACHE = "default"
@@ -241,6 +270,9 @@ AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=2190)
 # Set: /metrics is served on this port only (by gunicorn's master, see deploy/gunicorn.conf.py),
 # not on the public one. The gunicorn config reads the variable itself: it runs before Django.
 METRICS_PORT = env.int("METRICS_PORT", default=None)
+# Without METRICS_PORT, /metrics on the app port answers loopback clients, and anyone sending
+# "Authorization: Bearer <METRICS_TOKEN>" when it is set.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Logging ---------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -272,5 +304,7 @@ LOGGING = {
         # 4xx warnings repeat the access log line; 5xx tracebacks (ERROR) stay.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # An ERROR with a traceback per bad Host; healthexport.errors logs one WARNING line instead.
+        "django.security.DisallowedHost": {"level": "CRITICAL"},
     },
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 import uuid
 
@@ -15,6 +17,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from healthexport.lib.errors import error_response
+from healthexport.lib.http import client_ip
 from healthexport.lib.prometheus import refresh_database_gauges
 
 logger = logging.getLogger(__name__)
@@ -78,13 +82,34 @@ class ReadyView(PublicView):
         return Response({"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
 
 
+def may_scrape(request: HttpRequest) -> bool:
+    """A scraper on this host (the client, after trusted proxies, is loopback), or one that sends
+    ``Authorization: Bearer <METRICS_TOKEN>``. A proxy's own address is not enough: it forwards
+    the public."""
+    token = settings.METRICS_TOKEN
+    if token:
+        scheme, _, presented = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode()):
+            return True
+    ip = client_ip(request)
+    return ip is not None and ipaddress.ip_address(ip).is_loopback
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus text format: database-backed gauges refreshed (at most every 30 s), then exported.
 
     django-prometheus's exporter sums the worker files when PROMETHEUS_MULTIPROC_DIR is set. With
     METRICS_PORT, gunicorn serves the metrics on that port only, so this public path is a 404.
+    Without it, only ``may_scrape`` clients are served: the series name users, keys and failures.
     """
     if settings.METRICS_PORT is not None:
         raise Http404
+    if not may_scrape(request):
+        return error_response(
+            403,
+            "permission_denied",
+            "/metrics is served to this host only, or with Authorization: Bearer <METRICS_TOKEN> "
+            "(or set METRICS_PORT to serve it on a port of its own).",
+        )
     refresh_database_gauges()
     return ExportToDjangoView(request)

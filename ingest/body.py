@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
 
 from healthexport.lib.errors import BodyTooLarge, InvalidPayload, UnsupportedMediaType
+from healthexport.lib.http import declared_length
 
 CHUNK = 1024 * 1024
 # zlib window bits: gzip header, zlib header, or raw deflate (some clients send that as "deflate").
@@ -25,6 +27,7 @@ class RequestBody:
     data: bytearray
     sha256: str  # of the decompressed data, computed as it was read
     encoding: str  # the Content-Encoding it came in, "" for none
+    received: int  # bytes as received, before decompression
 
 
 def read_body(request: HttpRequest, *, limit: int) -> RequestBody:
@@ -37,18 +40,34 @@ def read_body(request: HttpRequest, *, limit: int) -> RequestBody:
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ("", "identity", *WBITS):
         raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported; send gzip, deflate or none.")
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > limit:
+    if declared_length(request) > limit:
         raise _too_large(limit)
+    read = _body_reader(request)
     if encoding in WBITS:
-        return RequestBody(*_decompress(_read_capped(request, limit), WBITS[encoding], limit), encoding=encoding)
+        received = _read_capped(read, limit)
+        data, sha256 = _decompress(received, WBITS[encoding], limit)
+        return RequestBody(data, sha256, encoding=encoding, received=len(received))
     digest = hashlib.sha256()
-    return RequestBody(_read_capped(request, limit, digest), sha256=digest.hexdigest(), encoding="")
+    data = _read_capped(read, limit, digest)
+    return RequestBody(data, sha256=digest.hexdigest(), encoding="", received=len(data))
 
 
-def _read_capped(request: HttpRequest, limit: int, digest: Any = None) -> bytearray:
+def _body_reader(request: HttpRequest) -> Callable[[int], bytes]:
+    """Where to read the body from.
+
+    Django limits ``request.read`` to ``Content-Length``, so a chunked body (which has none) reads
+    as empty. A server that ends ``wsgi.input`` where the body ends says so with
+    ``wsgi.input_terminated`` (gunicorn does, after decoding the chunks): without a length, that
+    stream is read to its end, under the same cap.
+    """
+    if not request.META.get("CONTENT_LENGTH") and request.META.get("wsgi.input_terminated"):
+        return request.META["wsgi.input"].read
+    return request.read
+
+
+def _read_capped(read: Callable[[int], bytes], limit: int, digest: Any = None) -> bytearray:
     body = bytearray()
-    while chunk := request.read(CHUNK):
+    while chunk := read(CHUNK):
         if len(body) + len(chunk) > limit:
             raise _too_large(limit)
         body += chunk

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from healthexport.lib import partitions
-from healthexport.lib.errors import InvalidJson, InvalidPayload
+from healthexport.lib.errors import ApiError, IdempotencyKeyReused, InvalidJson, InvalidPayload
 from ingest import items as hae
 from ingest.models import Ingestion
 from ingest.parsing import EARLIEST, latest_plausible
@@ -143,11 +143,21 @@ def ingest_export(
 
 
 def find_processed_duplicate(*, user: Any, digest: str, idempotency_key: str = "") -> Ingestion | None:
-    """The first export of this user with the same body or Idempotency-Key that was answered 200."""
+    """The first export of this user with the same body that was answered 200.
+
+    Raises ``IdempotencyKeyReused`` (422) when no such body exists but ``idempotency_key`` was
+    used by an export answered 200 with another body: as payment APIs do, a reused key with new
+    data is an error, not a duplicate whose data would be dropped.
+    """
     processed = Ingestion.objects.filter(user=user, status__in=Ingestion.ANSWERED_OK).defer("body")
     first = processed.filter(body_sha256=digest).order_by("received_at").first()
     if first is None and idempotency_key:
-        first = processed.filter(idempotency_key=idempotency_key).order_by("received_at").first()
+        earlier = processed.filter(idempotency_key=idempotency_key).order_by("received_at").first()
+        if earlier is not None:
+            raise IdempotencyKeyReused(
+                f"This Idempotency-Key was already used for export {earlier.public_id} with a different body; "
+                "send new data with a new key."
+            )
     return first
 
 
@@ -258,6 +268,10 @@ def ingestion_process(
             ingestion.error = ""
             ingestion.save(update_fields=["status", "result", "processed_at", "error"])
             _audit(ingestion, "ingest.accepted", request, _audit_counts(report, ingestion))
+    except IdempotencyKeyReused as exc:
+        # A concurrent request with the same key and another body was processed first.
+        _finish_rejected(ingestion, exc, request)
+        raise
     except Exception as exc:
         _finish_failed(ingestion, exc)
         raise
@@ -467,7 +481,7 @@ def _finish_as_duplicate(ingestion: Ingestion, first: Ingestion, request: HttpRe
     return answer
 
 
-def _finish_rejected(ingestion: Ingestion, exc: InvalidJson | InvalidPayload, request: HttpRequest | None) -> None:
+def _finish_rejected(ingestion: Ingestion, exc: ApiError, request: HttpRequest | None) -> None:
     with transaction.atomic():
         ingestion.status = Ingestion.Status.REJECTED
         ingestion.error = exc.code

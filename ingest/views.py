@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IngestScope
+from accounts.ratelimit import ratelimit_record_received_bytes
 from healthexport.lib.errors import UnsupportedMediaType
 from ingest import instrumentation
 from ingest.body import read_body
@@ -28,6 +29,7 @@ class IngestView(APIView):
 
     permission_classes = [IsAuthenticated, IngestScope]
     parser_classes: list = []  # the body is read and parsed by the pipeline, not by DRF
+    streams_request_body = True  # capped by INGEST_MAX_BODY_BYTES as read, not by Django's 2.5 MB
 
     def post(self, request: Request) -> Response:
         media_type = (request.content_type or "").split(";")[0].strip().lower()
@@ -35,6 +37,8 @@ class IngestView(APIView):
             raise UnsupportedMediaType(f"Content-Type must be application/json, not {media_type or 'missing'!r}.")
         body = read_body(request._request, limit=settings.INGEST_MAX_BODY_BYTES)
         request._request.ingest_body_bytes = len(body.data)
+        # A chunked body declared no length: the byte budget is charged once it is read.
+        ratelimit_record_received_bytes(request, body.received)
         answer = ingest_export(
             user=request.user,
             api_key=request.auth,

@@ -50,6 +50,14 @@ class UnsupportedMediaType(ApiError):
     default_detail = "Send the export as application/json."
 
 
+class IdempotencyKeyReused(ApiError):
+    """An Idempotency-Key already used with another body: answering ``duplicate`` would drop this one."""
+
+    status_code = 422
+    code = "idempotency_key_reused"
+    default_detail = "This Idempotency-Key was already used with a different body."
+
+
 class RateLimited(ApiError):
     status_code = 429
     code = "rate_limited"

@@ -39,3 +39,11 @@ def _is_in(address: str, networks: tuple[IPNetwork, ...]) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in networks)
+
+
+def declared_length(request: HttpRequest) -> int:
+    """The body size announced by ``Content-Length`` (0 when absent or malformed), before reading it."""
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0

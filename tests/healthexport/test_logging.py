@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 
 import pytest
@@ -14,23 +12,6 @@ from healthexport.lib.logging import bind_log_context, is_sensitive_name, log_co
 KEY = "hx_abcd1234_" + "S3cr3t-_Value0123456789abcdefghijklmnopqrst"
 SECRET_PART = KEY.split("_", 2)[2]
 assert len(SECRET_PART) == 43
-
-
-@pytest.fixture
-def log_lines():
-    """What the configured stdout handler writes (with its real filters and formatter), as dicts."""
-    handler = next(h for h in logging.getLogger().handlers if h.name == "stdout")
-    buffer = io.StringIO()
-    previous = handler.setStream(buffer)
-
-    def lines() -> list[dict]:
-        return [json.loads(line) for line in buffer.getvalue().splitlines()]
-
-    lines.text = buffer.getvalue
-    try:
-        yield lines
-    finally:
-        handler.setStream(previous)
 
 
 def access_lines(lines: list[dict]) -> list[dict]:

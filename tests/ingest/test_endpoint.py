@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import time
 import zlib
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from django.db import connection
 
 from ingest.models import Ingestion
 from metrics.models import Sample
@@ -126,9 +135,24 @@ def test_a_key_without_the_ingest_scope_is_403(alice, staff, api_client):
 
 def test_the_idempotency_key_header_makes_a_retry_a_duplicate(alice_client):
     first = post(alice_client, fixture_bytes("small.json"), HTTP_IDEMPOTENCY_KEY="batch-1").json()
-    retry = post(alice_client, fixture_bytes("full_day.json"), HTTP_IDEMPOTENCY_KEY="batch-1").json()
+    retry = post(alice_client, fixture_bytes("small.json"), HTTP_IDEMPOTENCY_KEY="batch-1").json()
     assert retry["status"] == "duplicate"
     assert retry["duplicate_of"] == first["ingestion_id"]
+
+
+@pytest.mark.embedded
+def test_reusing_an_idempotency_key_for_another_body_is_422_and_stores_nothing(alice_client, alice):
+    first = post(alice_client, fixture_bytes("small.json"), HTTP_IDEMPOTENCY_KEY="batch-1").json()
+    samples = Sample.objects.filter(user=alice).count()
+
+    response = post(alice_client, fixture_bytes("full_day.json"), HTTP_IDEMPOTENCY_KEY="batch-1")
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "idempotency_key_reused"
+    assert first["ingestion_id"] in error["message"]
+    assert Sample.objects.filter(user=alice).count() == samples
+    assert list(Ingestion.objects.filter(user=alice).values_list("status", flat=True)) == ["processed"]
 
 
 def test_bob_resending_alices_export_is_not_a_duplicate(alice_client, bob_client):
@@ -154,3 +178,110 @@ def test_the_apps_automation_headers_are_kept_with_the_export(alice_client):
     }
     listed = alice_client.get(f"/v1/ingestions/{answer['ingestion_id']}").json()
     assert listed["automation"]["automation-name"] == "Hourly metrics"
+
+
+def test_a_27_mb_export_is_accepted(alice_client, settings):
+    """Django's 2.5 MB body cap applies everywhere but here, where INGEST_MAX_BODY_BYTES rules."""
+    settings.RATELIMIT_BYTES_PER_HOUR = 100 * 1024 * 1024
+    export = fixture_bytes("small.json")
+    body = export + b" " * (27 * 1024 * 1024 - len(export))  # JSON allows the trailing blanks
+
+    response = post(alice_client, body)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "processed"
+    assert Ingestion.objects.get(public_id=response.json()["ingestion_id"]).body_size == len(body)
+
+
+# --- Transfer-Encoding: chunked, through gunicorn (Django's test client cannot send it) ------------
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+CHUNKED_CAP = 100_000
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn_url(tmp_path) -> Iterator[str]:
+    """gunicorn with the project's config (gthread), on the test database, one worker, one thread."""
+    if connection.vendor != "postgresql":
+        pytest.skip("gunicorn needs a server database shared with the test")
+    db = connection.settings_dict
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgis://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "INGEST_MAX_BODY_BYTES": str(CHUNKED_CAP),
+        "WEB_CONCURRENCY": "1",
+        "GUNICORN_THREADS": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "healthexport.wsgi", "--config", "deploy/gunicorn.conf.py",
+         "--bind", f"127.0.0.1:{port}"],
+        cwd=REPOSITORY, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, f"gunicorn exited: {server.stderr.read().decode()[-2000:]}"
+            assert time.monotonic() < deadline, "gunicorn did not answer /health within 60 s"
+            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                probe.request("GET", "/health")
+                if probe.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+            finally:
+                probe.close()
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        server.stderr.close()
+
+
+def post_chunked(address: str, key: str, pieces: list[bytes]) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """POST with Transfer-Encoding: chunked and no Content-Length, as some HTTP stacks send."""
+    conn = http.client.HTTPConnection(address, timeout=60)
+    try:
+        conn.request(
+            "POST",
+            URL,
+            body=iter(pieces),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            encode_chunked=True,
+        )
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_export_is_read_to_its_end_and_capped(gunicorn_url, alice_key, settings):
+    api_key, plaintext = alice_key
+    export = fixture_bytes("small.json")
+    pieces = [export[i : i + 4096] for i in range(0, len(export), 4096)]
+
+    status, headers, answer = post_chunked(gunicorn_url, plaintext, pieces)
+
+    assert status == 200, answer
+    ingestion = Ingestion.objects.get(user=api_key.owner)
+    assert ingestion.status == "processed"
+    assert ingestion.body_size == len(export)
+    # Nothing was declared, so the byte budget is charged with what was read.
+    remaining = settings.RATELIMIT_BYTES_PER_HOUR - len(export)
+    assert f'"bytes";r={remaining};' in headers["RateLimit"]
+
+    status, _, answer = post_chunked(gunicorn_url, plaintext, [b" " * 90_000, export])
+    assert status == 413, answer
+    assert b"body_too_large" in answer
+    assert Ingestion.objects.filter(user=api_key.owner).count() == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import threading
 
@@ -10,9 +11,9 @@ import pytest
 from django.db import connection
 
 from audit.models import AuditEvent
-from healthexport.lib.errors import InvalidJson, InvalidPayload
+from healthexport.lib.errors import IdempotencyKeyReused, InvalidJson, InvalidPayload
 from ingest.models import Ingestion
-from ingest.services import ingest_export, ingestion_process
+from ingest.services import ingest_export, ingestion_process, ingestion_store_raw
 from metrics.models import BloodPressure, HealthRecord, MetricType, RoutePoint, Sample, SleepNight, Workout
 from tests.ingest.helpers import counts_add_up, fixture_bytes, fixture_json, metric_item_counts
 
@@ -87,11 +88,16 @@ def test_resending_an_export_adds_nothing(alice):
     assert AuditEvent.objects.filter(action="ingest.duplicate").count() == 1
 
 
-def test_a_repeated_idempotency_key_is_a_duplicate(alice):
+def test_a_repeated_idempotency_key_with_another_body_is_refused_and_stores_nothing(alice):
     first = ingest_export(user=alice, api_key=None, body=fixture_bytes("small.json"), idempotency_key="k-1")
     document = fixture_json("small.json")
     document["data"]["metrics"][0]["data"][0]["qty"] += 1
-    again = ingest_export(user=alice, api_key=None, body=json.dumps(document).encode(), idempotency_key="k-1")
+
+    with pytest.raises(IdempotencyKeyReused, match=first["ingestion_id"]):
+        ingest_export(user=alice, api_key=None, body=json.dumps(document).encode(), idempotency_key="k-1")
+
+    assert Ingestion.objects.filter(user=alice).count() == 1
+    again = ingest_export(user=alice, api_key=None, body=fixture_bytes("small.json"), idempotency_key="k-1")
     assert again["status"] == "duplicate"
     assert again["duplicate_of"] == first["ingestion_id"]
 
@@ -285,6 +291,30 @@ def test_a_database_failure_mid_export_stores_nothing_and_keeps_the_body(alice):
 
     retry = ingest(alice, fixture_bytes("small.json"))
     assert retry["status"] == "duplicate"
+
+
+@pytest.mark.embedded
+def test_a_key_reused_by_an_export_processed_meanwhile_rejects_the_other_body(alice):
+    """Two requests with one Idempotency-Key and different bodies both passed the first check:
+    the one processed second (under the user's lock) is rejected, not taken for a duplicate."""
+    stored = [
+        ingestion_store_raw(
+            user=alice, api_key=None, body=body, digest=hashlib.sha256(body).hexdigest(),
+            content_encoding="", idempotency_key="batch-7", request=None,
+        )
+        for body in (fixture_bytes("small.json"), fixture_bytes("full_day.json"))
+    ]  # fmt: skip
+    assert ingestion_process(ingestion=stored[0])["status"] == "processed"
+    samples = Sample.objects.filter(user=alice).count()
+
+    with pytest.raises(IdempotencyKeyReused):
+        ingestion_process(ingestion=stored[1])
+
+    stored[1].refresh_from_db()
+    assert stored[1].status == Ingestion.Status.REJECTED
+    assert stored[1].error == "idempotency_key_reused"
+    assert Sample.objects.filter(user=alice).count() == samples
+    assert AuditEvent.objects.filter(action="ingest.rejected", metadata__code="idempotency_key_reused").count() == 1
 
 
 @pytest.mark.postgres_only

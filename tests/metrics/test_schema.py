@@ -35,7 +35,7 @@ def test_the_schema_is_public_and_describes_every_endpoint(api_client):
 
 def test_the_schema_documents_the_answers_the_api_really_gives(api_client):
     schema = yaml.safe_load(api_client.get("/v1/schema").content)
-    assert {"413", "415"} <= set(schema["paths"]["/v1/ingest"]["post"]["responses"])
+    assert {"413", "415", "422"} <= set(schema["paths"]["/v1/ingest"]["post"]["responses"])
     assert "415" not in schema["paths"]["/v1/stats"]["get"]["responses"]
     export = schema["paths"]["/v1/export"]["get"]["responses"]["200"]["content"]
     assert export["application/json"]["schema"]["type"] == "object"  # format=hae is a JSON document
