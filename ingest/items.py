@@ -279,10 +279,12 @@ def _sleep_item(raw: msgspec.Raw, metric: MetricContext, rows: MetricRows, count
 
 def _sleep_stage_item(item: dict, metric: MetricContext, rows: MetricRows, counts: Counts) -> None:
     """A stage segment, keyed by its start, source and stage: In Bed and Core may start together."""
-    start, offset = _sleep_stage_time(item, "startDate", "start")
-    end, _ = _sleep_stage_time(item, "endDate", "end")
+    start_field = _sleep_stage_field(item, "startDate", "start")
+    end_field = _sleep_stage_field(item, "endDate", "end")
+    start, offset = parse_instant(item[start_field], start_field)
+    end, _ = parse_instant(item[end_field], end_field)
     if end < start:
-        raise ItemError("end_before_start", "endDate is before startDate", "endDate")
+        raise ItemError("end_before_start", f"{end_field} is before {start_field}", end_field)
     qty = parse_optional_number(item.get("qty"), "qty")
     if qty is None:
         raise ItemError("missing_value", "the stage segment has no qty", "qty")
@@ -295,12 +297,12 @@ def _sleep_stage_item(item: dict, metric: MetricContext, rows: MetricRows, count
     rows.sleep_stages.add((start, source, stage), (end, qty, metric.units, offset), counts)
 
 
-def _sleep_stage_time(item: dict, field: str, synonym: str) -> tuple[dt.datetime, int]:
-    """``startDate``/``endDate``, or the ``start``/``end`` one published description of the format uses."""
-    if field in item:
-        return parse_instant(item[field], field)
-    if synonym in item:
-        return parse_instant(item[synonym], synonym)
+def _sleep_stage_field(item: dict, field: str, synonym: str) -> str:
+    """The name the segment gives a date: ``startDate``/``endDate``, or the ``start``/``end`` one
+    published description of the format uses."""
+    for name in (field, synonym):
+        if name in item:
+            return name
     raise ItemError("missing_value", f"{field} (or {synonym}) is missing", field)
 
 

@@ -435,3 +435,23 @@ def test_a_stage_segment_without_a_date_names_the_missing_field(alice, alice_cli
     assert error["where"] == {"section": "metrics", "metric": "sleep_analysis", "index": 1, "field": field}
     assert error["message"] == f"{named} is missing"
     assert list(SleepStage.objects.filter(user=alice).values_list("stage", flat=True)) == ["In Bed"]
+
+
+def test_a_segment_ending_before_it_starts_names_the_fields_it_has(alice, alice_client):
+    backwards = {
+        "start": "2026-05-10 23:40:00 -0500",
+        "end": "2026-05-10 23:00:00 -0500",
+        "qty": 0.6667,
+        "value": "Core",
+    }
+
+    answer = post(alice_client, json.dumps(export_of([backwards])).encode())
+
+    assert answer["metrics"]["sleep_analysis"] == counts(1, rejected=1)
+    [error] = answer["errors"]
+    assert (error["code"], error["message"], error["where"]["field"]) == (
+        "end_before_start",
+        "end is before start",
+        "end",
+    )
+    assert not SleepStage.objects.filter(user=alice).exists()
