@@ -7,6 +7,7 @@ and then as a duplicate (or updated, when its value differs: the later one wins)
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import struct
 from collections.abc import Callable
@@ -50,6 +51,8 @@ SLEEP_NIGHT_TIMES = {
     "inBedEnd": "in_bed_end",
 }
 SLEEP_NIGHT_KNOWN = {"date", "source", *SLEEP_NIGHT_FIELDS, *SLEEP_NIGHT_TIMES}
+# A sleep_analysis item with any of these is a stage segment; without, an aggregated session.
+SLEEP_STAGE_MARKERS = frozenset({"startDate", "start", "endDate", "end", "qty", "value"})
 
 
 @dataclass(slots=True, frozen=True)
@@ -87,6 +90,7 @@ class MetricRows:
         self.samples: RowSink = samples if samples is not None else RowCollector()
         self.blood_pressure = RowCollector()
         self.sleep_nights = RowCollector()
+        self.sleep_stages = RowCollector()
 
 
 def _where(metric: str, index: int, field: str | None) -> dict[str, Any]:
@@ -265,15 +269,46 @@ def _blood_pressure_item(raw: msgspec.Raw, metric: MetricContext, rows: MetricRo
 
 
 def _sleep_item(raw: msgspec.Raw, metric: MetricContext, rows: MetricRows, counts: Counts) -> None:
-    """sleep_analysis: an aggregated night, or an unaggregated stage (a quantity with startDate)."""
+    """sleep_analysis: an aggregated session (a night, or part of one), or an unaggregated stage."""
     item = _item_object(raw)
-    if "startDate" in item or "qty" in item:
-        _quantity_item(raw, metric, rows, counts)
-    else:
+    if SLEEP_STAGE_MARKERS.isdisjoint(item):
         _sleep_night_item(item, rows, counts)
+    else:
+        _sleep_stage_item(item, metric, rows, counts)
+
+
+def _sleep_stage_item(item: dict, metric: MetricContext, rows: MetricRows, counts: Counts) -> None:
+    """A stage segment, keyed by its start, source and stage: In Bed and Core may start together."""
+    start_field = _sleep_stage_field(item, "startDate", "start")
+    end_field = _sleep_stage_field(item, "endDate", "end")
+    start, offset = parse_instant(item[start_field], start_field)
+    end, _ = parse_instant(item[end_field], end_field)
+    if end < start:
+        raise ItemError("end_before_start", f"{end_field} is before {start_field}", end_field)
+    qty = parse_optional_number(item.get("qty"), "qty")
+    if qty is None:
+        raise ItemError("missing_value", "the stage segment has no qty", "qty")
+    if metric.convert is not None:
+        qty = metric.convert(qty)
+    if qty < 0:
+        raise ItemError("out_of_range", f"qty {qty:g} is negative; a sleep stage cannot be", "qty")
+    stage = parse_text(item.get("value"), "value", 64)
+    source = parse_text(item.get("source"), "source")
+    rows.sleep_stages.add((start, source, stage), (end, qty, metric.units, offset), counts)
+
+
+def _sleep_stage_field(item: dict, field: str, synonym: str) -> str:
+    """The name the segment gives a date: ``startDate``/``endDate``, or the ``start``/``end`` one
+    published description of the format uses."""
+    for name in (field, synonym):
+        if name in item:
+            return name
+    raise ItemError("missing_value", f"{field} (or {synonym}) is missing", field)
 
 
 def _sleep_night_item(item: dict, rows: MetricRows, counts: Counts) -> None:
+    """A session, keyed by its night, source and start: a night broken by waking, or a nap, is
+    sent as several items with the same ``date``."""
     night, offset = parse_local_date(item.get("date"), "date")
     durations = [parse_optional_number(item.get(key), key) for key in SLEEP_NIGHT_FIELDS]
     for key, value in zip(SLEEP_NIGHT_FIELDS, durations, strict=True):
@@ -285,7 +320,9 @@ def _sleep_night_item(item: dict, rows: MetricRows, counts: Counts) -> None:
         offset = offset if offset is not None else moment_offset
     source = parse_text(item.get("source") or item.get("sleepSource") or item.get("inBedSource"), "source")
     extra = {k: v for k, v in item.items() if k not in SLEEP_NIGHT_KNOWN}
-    rows.sleep_nights.add((night, source), (*durations, *times, offset or 0, extra), counts)
+    sleep_start, _, in_bed_start, _ = times
+    session_start = sleep_start or in_bed_start or dt.datetime.combine(night, dt.time(), tzinfo=dt.UTC)
+    rows.sleep_nights.add((night, source, session_start), (*durations, *times, offset or 0, extra), counts)
 
 
 ITEM_HANDLERS = {"blood_pressure": _blood_pressure_item, "sleep_analysis": _sleep_item}

@@ -54,6 +54,7 @@ from metrics.models import (
     Sample,
     SampleRollup,
     SleepNight,
+    SleepStage,
 )
 from metrics.services import health_data_delete
 from metrics.units import canonical_unit
@@ -85,11 +86,18 @@ BLOOD_PRESSURE = TableSpec(
 _SLEEP_VALUES = (*hae.SLEEP_NIGHT_FIELDS.values(), *hae.SLEEP_NIGHT_TIMES.values())
 SLEEP_NIGHTS = TableSpec(
     model=SleepNight,
-    key=("night", "source"),
+    key=("night", "source", "session_start"),
     values=(*_SLEEP_VALUES, "utc_offset", "extra"),
     compared=(*_SLEEP_VALUES, "extra"),
     range_column="night",
     json_columns=frozenset({"extra"}),
+)
+SLEEP_STAGES = TableSpec(
+    model=SleepStage,
+    key=("start", "source", "stage"),
+    values=("end", "qty", "unit", "utc_offset"),
+    compared=("end", "qty"),
+    range_column="start",
 )
 HEALTH_RECORDS = TableSpec(
     model=HealthRecord,
@@ -318,6 +326,7 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
                 written[metric.type.id] += (min(row.key[1] for row in changed), max(row.key[1] for row in changed))
             write_rows(BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=rows.blood_pressure.values())
             write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=rows.sleep_nights.values())
+            write_rows(SLEEP_STAGES, user_id=user_id, ingestion_id=ingestion_id, rows=rows.sleep_stages.values())
         metric.items = []
     for metric_id, starts in written.items():
         # The bucket rollups of the span this metric's new and changed samples cover.

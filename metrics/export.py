@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from metrics.models import BloodPressure, HealthRecord, MetricType, Sample, SleepNight, Workout
+from metrics.models import BloodPressure, HealthRecord, MetricType, Sample, SleepNight, SleepStage, Workout
 from metrics.queries import local_time
 from metrics.units import converter
 
@@ -65,6 +65,7 @@ def export_items(
     yield from _sample_items(user, start, end)
     yield from _blood_pressure_items(user, start, end)
     yield from _sleep_items(user, start, end)
+    yield from _sleep_stage_items(user, start, end)
     yield from _workout_items(user, start, end)
     records = _window(HealthRecord.objects.filter(user=user), "start", start, end)
     for section, payload in records.order_by("section", "id").values_list("section", "payload").iterator(CHUNK):
@@ -124,7 +125,7 @@ def _sleep_items(user, start, end) -> Iterator[ExportItem]:
         rows = rows.filter(night__gte=start.date())
     if end is not None:
         rows = rows.filter(night__lt=end.date())
-    for row in rows.order_by("night", "id").iterator(CHUNK):
+    for row in rows.order_by("night", "session_start", "id").iterator(CHUNK):
         item: dict[str, Any] = {"date": row.night.isoformat(), "source": row.source}
         for column, key in SLEEP_FIELDS.items():
             if getattr(row, column) is not None:
@@ -133,6 +134,24 @@ def _sleep_items(user, start, end) -> Iterator[ExportItem]:
             if getattr(row, column) is not None:
                 item[key] = local_time(getattr(row, column), row.utc_offset)
         yield ExportItem("metrics", "sleep_analysis", "hr", {**row.extra, **item})
+
+
+def _sleep_stage_items(user, start, end) -> Iterator[ExportItem]:
+    """Stage segments as the app sends them unaggregated, in the unit they were sent in."""
+    stored_unit = MetricType.objects.filter(name="sleep_analysis").values_list("unit", flat=True).first()
+    rows = _window(SleepStage.objects.filter(user=user), "start", start, end).order_by("unit", "start", "id")
+    back, back_unit = None, None
+    for row in rows.iterator(CHUNK):
+        if row.unit != back_unit:
+            back, back_unit = converter(stored_unit, row.unit), row.unit
+        item = {
+            "startDate": local_time(row.start, row.utc_offset),
+            "endDate": local_time(row.end, row.utc_offset),
+            "qty": back(row.qty),
+            "value": row.stage,
+            "source": row.source,
+        }
+        yield ExportItem("metrics", "sleep_analysis", row.unit, item)
 
 
 def _workout_items(user, start, end) -> Iterator[ExportItem]:

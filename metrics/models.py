@@ -42,11 +42,11 @@ class SampleQuerySet(partitions.PartitionedQuerySet):
 
 
 class Sample(partitions.PartitionedModel):
-    """A scalar sample: plain quantities, min/avg/max metrics (heart rate), sleep stages.
+    """A scalar sample: plain quantities and min/avg/max metrics (heart rate).
 
     ``qty`` is the value (the average for min/avg/max items) in the metric's canonical unit;
     ``unit`` and ``utc_offset`` are as sent, so an export reproduces the original.
-    ``context`` holds the text some metrics add: meal time, insulin reason, sleep stage.
+    ``context`` holds the text some metrics add: meal time, insulin reason, handwashing.
     """
 
     # The natural key is the primary key: no surrogate id, sequence and second index to keep
@@ -229,12 +229,21 @@ class BloodPressure(models.Model):
 
 
 class SleepNight(models.Model):
-    """One aggregated night ("summarize data" on). Durations in hours."""
+    """One aggregated sleep session ("summarize data" on): a night, a nap, or one part of a night
+    broken by waking. Durations in hours.
+
+    A night may have several sessions, each sent as its own item with the same ``date``: they are
+    told apart by ``session_start``, and readers add them up per night and source.
+    """
 
     id = models.BigAutoField(primary_key=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     night = models.DateField(help_text="The local date the app assigns the night to.")
     source = models.CharField(max_length=255, blank=True, default="")
+    session_start = models.DateTimeField(
+        help_text="Part of the key: sleepStart, else inBedStart, else the night's date at 00:00 UTC "
+        "(older app versions send one item per night without times)."
+    )
     total_sleep = models.FloatField(null=True, blank=True)
     asleep = models.FloatField(null=True, blank=True)
     core = models.FloatField(null=True, blank=True)
@@ -251,12 +260,44 @@ class SleepNight(models.Model):
     ingestion_id = models.BigIntegerField()
 
     class Meta:
+        verbose_name = "sleep session"
         constraints = [
-            models.UniqueConstraint(fields=["user", "night", "source"], name="metrics_sleepnight_natural_key"),
+            models.UniqueConstraint(
+                fields=["user", "night", "source", "session_start"], name="metrics_sleepnight_natural_key"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"sleep night {self.night}"
+        return f"sleep session of {self.night}"
+
+
+class SleepStage(models.Model):
+    """One sleep stage segment ("summarize data" off): In Bed, Asleep, Awake, Core, Deep, REM, …
+
+    Segments of different stages may start at the same instant (In Bed and Core at 23:00): the
+    stage is part of the key. ``qty`` is the length in the metric's unit (hours), ``unit`` and
+    ``utc_offset`` are as sent, so an export reproduces the original.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    stage = models.CharField(max_length=64, blank=True, default="")
+    source = models.CharField(max_length=255, blank=True, default="")
+    qty = models.FloatField()
+    unit = models.CharField(max_length=32)
+    utc_offset = models.SmallIntegerField(help_text="Minutes east of UTC, as the phone sent it.")
+    ingestion_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "start", "source", "stage"], name="metrics_sleepstage_natural_key"),
+            models.CheckConstraint(condition=Q(end__gte=F("start")), name="metrics_sleepstage_end_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"sleep stage {self.pk}"
 
 
 class Workout(partitions.PartitionedModel):

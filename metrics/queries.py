@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from functools import partial
 from typing import Any
 
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
@@ -20,14 +21,24 @@ from metrics.models import (
     Sample,
     SampleRollup,
     SleepNight,
+    SleepStage,
     Workout,
     rollup_ceil,
     rollup_floor,
 )
 from metrics.units import UnitMismatch, converter
 
-# Metrics stored in their own tables rather than as samples.
-TABLE_METRICS = {"blood_pressure": BloodPressure, "sleep_analysis": SleepNight}
+# Metrics stored in their own tables rather than as samples: name → (model, its time field), ….
+TABLE_METRICS = {
+    "blood_pressure": ((BloodPressure, "start"),),
+    "sleep_analysis": ((SleepNight, "session_start"), (SleepStage, "start")),
+}
+SLEEP = "sleep_analysis"
+# What GET /v1/metrics/sleep_analysis serves: nights (their sessions added up) or stage segments.
+SLEEP_KINDS = ("nights", "stages")
+SLEEP_DURATIONS = ("total_sleep", "asleep", "core", "deep", "rem", "awake", "in_bed")
+# Each time of a night: the earliest of its sessions' starts, the latest of their ends.
+SLEEP_TIMES = {"sleep_start": min, "sleep_end": max, "in_bed_start": min, "in_bed_end": max}
 TRUNCS = {"hour": TruncHour, "day": TruncDay, "week": TruncWeek}
 RESOLUTIONS = ("raw", *TRUNCS)
 # A bucket's count, sum, min and max, from samples (min/max of the Min/Max the app sent, as for
@@ -110,18 +121,23 @@ def metric_list(*, user: Any) -> list[dict[str, Any]]:
         if row["metric_id"] in types
     ]
     by_name = {t.name: t for t in types.values()}
-    for name, model in TABLE_METRICS.items():
-        time_field = "start" if model is BloodPressure else "night"
-        agg = model.objects.filter(user=user).aggregate(count=Count("id"), first=Min(time_field), last=Max(time_field))
-        if agg["count"] and name in by_name:
-            result.append(_metric_entry(by_name[name], agg["count"], agg["first"], agg["last"], merge_into=result))
-    return sorted((r for r in result if r), key=lambda r: r["name"])
+    for name, tables in TABLE_METRICS.items():
+        if name not in by_name:
+            continue
+        spans = [
+            model.objects.filter(user=user).aggregate(count=Count("id"), first=Min(field), last=Max(field))
+            for model, field in tables
+        ]
+        spans = [span for span in spans if span["count"]]
+        if spans:  # sleep: its sessions and stage segments together
+            count = sum(span["count"] for span in spans)
+            first, last = min(span["first"] for span in spans), max(span["last"] for span in spans)
+            result.append(_metric_entry(by_name[name], count, first, last))
+    return sorted(result, key=lambda r: r["name"])
 
 
-def _metric_entry(
-    metric: MetricType, count: int, first: Any, last: Any, merge_into: list | None = None
-) -> dict[str, Any] | None:
-    entry = {
+def _metric_entry(metric: MetricType, count: int, first: Any, last: Any) -> dict[str, Any]:
+    return {
         "name": metric.name,
         "unit": metric.unit,
         "aggregation": metric.aggregation,
@@ -129,11 +145,6 @@ def _metric_entry(
         "first": first,
         "last": last,
     }
-    for existing in merge_into or []:
-        if existing and existing["name"] == metric.name:  # sleep stages and nights under one name
-            existing["count"] += count
-            return None
-    return entry
 
 
 def metric_type_get(*, user: Any, name: str) -> MetricType:
@@ -142,8 +153,8 @@ def metric_type_get(*, user: Any, name: str) -> MetricType:
     if metric is None:
         raise NotFound(f"You have no metric named {name[:100]!r}.")
     has_samples = Sample.objects.filter(user=user, metric=metric).exists()
-    model = TABLE_METRICS.get(name)
-    if not has_samples and not (model is not None and model.objects.filter(user=user).exists()):
+    tables = TABLE_METRICS.get(name, ())
+    if not has_samples and not any(model.objects.filter(user=user).exists() for model, _ in tables):
         raise NotFound(f"You have no metric named {name[:100]!r}.")
     return metric
 
@@ -173,13 +184,22 @@ def metric_raw_page(
     unit: str | None = None,
     cursor: str | None = None,
     limit: int | None = None,
+    kind: str = "nights",
 ) -> Page:
-    """One page of raw items ordered by time: keyset pagination, stable under inserts."""
+    """One page of raw items ordered by time: keyset pagination, stable under inserts.
+
+    ``kind`` picks what sleep_analysis serves (``SLEEP_KINDS``); other metrics have one kind.
+    """
     limit = limit or PAGE_SIZE
     shown_unit, convert = unit_converter(metric, unit)
-    model = TABLE_METRICS.get(metric.name, Sample)
-    if model is SleepNight:
-        return _sleep_page(user=user, start=start, end=end, cursor=cursor, limit=limit)
+    if metric.name == SLEEP and kind == "nights":
+        return _sleep_night_page(user=user, start=start, end=end, cursor=cursor, limit=limit)
+    if metric.name == SLEEP:
+        model, to_item = SleepStage, partial(_sleep_stage_item, convert=convert, unit=shown_unit)
+    elif metric.name in TABLE_METRICS:
+        model, to_item = BloodPressure, _bp_item
+    else:
+        model, to_item = Sample, partial(_sample_item, convert=convert, unit=shown_unit)
     queryset = model.objects.filter(user=user)
     if model is Sample:
         queryset = queryset.filter(metric=metric)
@@ -195,7 +215,7 @@ def metric_raw_page(
     rows = list(queryset.order_by("start", tiebreak)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [_sample_item(r, convert, shown_unit) if model is Sample else _bp_item(r) for r in rows]
+    items = [to_item(r) for r in rows]
     return Page(items, encode_cursor(rows[-1].start, getattr(rows[-1], tiebreak)) if more else None)
 
 
@@ -224,31 +244,69 @@ def _bp_item(row: BloodPressure) -> dict[str, Any]:
     }
 
 
-def _sleep_page(*, user: Any, start, end, cursor: str | None, limit: int) -> Page:
-    queryset = SleepNight.objects.filter(user=user)
+def _sleep_stage_item(row: SleepStage, convert, unit: str) -> dict[str, Any]:
+    return {
+        "start": row.start,
+        "end": row.end,
+        "local_time": local_time(row.start, row.utc_offset),
+        "stage": row.stage,
+        "qty": convert(row.qty),
+        "unit": unit,
+        "source": row.source,
+    }
+
+
+def _sleep_night_page(*, user: Any, start, end, cursor: str | None, limit: int) -> Page:
+    """One page of nights, one per night and source with its sessions added up: keyset
+    pagination on (night, source), so a night's sessions never straddle two pages."""
+    sessions = SleepNight.objects.filter(user=user)
     if start is not None:
-        queryset = queryset.filter(night__gte=start.date())
+        sessions = sessions.filter(night__gte=start.date())
     if end is not None:
-        queryset = queryset.filter(night__lt=end.date())
+        sessions = sessions.filter(night__lt=end.date())
+    nights = sessions
     if cursor:
-        after, after_id = decode_cursor(cursor)
-        queryset = queryset.filter(Q(night__gt=after.date()) | Q(night=after.date(), id__gt=after_id))
-    rows = list(queryset.order_by("night", "id")[: limit + 1])
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [sleep_night_item(r) for r in rows]
-    last = rows[-1] if rows else None
+        after, after_source = decode_cursor(cursor, str)
+        nights = nights.filter(night__gte=after.date()).filter(
+            Q(night__gt=after.date()) | Q(night=after.date(), source__gt=after_source)
+        )
+    keys = list(nights.order_by("night", "source").values_list("night", "source").distinct()[: limit + 1])
+    more = len(keys) > limit
+    keys = keys[:limit]
+    if not keys:
+        return Page([], None)
+    grouped: dict[tuple, list[SleepNight]] = {key: [] for key in keys}
+    page = sessions.filter(night__range=(keys[0][0], keys[-1][0])).order_by("night", "source", "session_start")
+    for row in page:
+        group = grouped.get((row.night, row.source))
+        if group is not None:  # the first and last night may have sources of other pages
+            group.append(row)
+    items = [sleep_night_item(group) for group in grouped.values()]
     next_cursor = None
-    if more and last is not None:
-        next_cursor = encode_cursor(dt.datetime.combine(last.night, dt.time(), tzinfo=dt.UTC), last.id)
+    if more:
+        last_night, last_source = keys[-1]
+        next_cursor = encode_cursor(dt.datetime.combine(last_night, dt.time(), tzinfo=dt.UTC), last_source)
     return Page(items, next_cursor)
 
 
-def sleep_night_item(row: SleepNight) -> dict[str, Any]:
-    item: dict[str, Any] = {"night": row.night.isoformat(), "source": row.source, "unit": "hr"}
-    for field in ("total_sleep", "asleep", "core", "deep", "rem", "awake", "in_bed"):
-        item[field] = getattr(row, field)
-    for field in ("sleep_start", "sleep_end", "in_bed_start", "in_bed_end"):
+def sleep_night_item(sessions: list[SleepNight]) -> dict[str, Any]:
+    """A night of one source: its sessions' durations added up, from the earliest start to the
+    latest end, and the sessions themselves (a nap, a night broken by waking)."""
+    first = sessions[0]
+    item: dict[str, Any] = {"night": first.night.isoformat(), "source": first.source, "unit": "hr"}
+    for field in SLEEP_DURATIONS:
+        values = [value for value in (getattr(s, field) for s in sessions) if value is not None]
+        item[field] = sum(values) if values else None
+    for field, pick in SLEEP_TIMES.items():
+        times = [(getattr(s, field), s.utc_offset) for s in sessions if getattr(s, field) is not None]
+        item[field] = local_time(*pick(times)) if times else None
+    item["sessions"] = [sleep_session_item(s) for s in sessions]
+    return item
+
+
+def sleep_session_item(row: SleepNight) -> dict[str, Any]:
+    item: dict[str, Any] = {field: getattr(row, field) for field in SLEEP_DURATIONS}
+    for field in SLEEP_TIMES:
         item[field] = local_time(getattr(row, field), row.utc_offset)
     return item
 

@@ -18,6 +18,7 @@ from metrics.models import (
     Sample,
     SampleRollup,
     SleepNight,
+    SleepStage,
     Workout,
     WorkoutSeries,
 )
@@ -27,6 +28,7 @@ OWNED = {
     "samples": Sample,
     "blood_pressure": BloodPressure,
     "sleep_nights": SleepNight,
+    "sleep_stages": SleepStage,
     "records": HealthRecord,
     "workouts": Workout,
 }

@@ -66,6 +66,13 @@ class MetricDetailView(ReadView):
             OpenApiParameter("unit", str, description="Convert values to this unit (same dimension)."),
             OpenApiParameter("tz", str, description="IANA zone for buckets; default: the offset the app sent."),
             OpenApiParameter("cursor", str, description="The `next` cursor of the previous page."),
+            OpenApiParameter(
+                "kind",
+                str,
+                enum=list(queries.SLEEP_KINDS),
+                description="sleep_analysis only: `nights` (default; per night and source, its sessions added up "
+                "and listed) or `stages` (stage segments: start, end, stage, source; cursor-paginated).",
+            ),
         ],
         responses=OpenApiTypes.OBJECT,
     )
@@ -73,6 +80,11 @@ class MetricDetailView(ReadView):
         metric = queries.metric_type_get(user=request.user, name=name)
         start, end = time_window(request)
         resolution = choice_param(request, "resolution", queries.RESOLUTIONS, "raw")
+        kind = choice_param(request, "kind", queries.SLEEP_KINDS, "nights")
+        if request.query_params.get("kind") and metric.name != queries.SLEEP:
+            raise InvalidPayload(
+                f"kind applies to {queries.SLEEP} only.", details=[{"field": "kind", "reason": "not_applicable"}]
+            )
         unit = request.query_params.get("unit")
         if resolution != "raw":
             buckets = queries.metric_buckets(
@@ -86,14 +98,23 @@ class MetricDetailView(ReadView):
             )
             return Response({"metric": metric.name, "resolution": resolution, "buckets": buckets})
         page = queries.metric_raw_page(
-            user=request.user, metric=metric, start=start, end=end, unit=unit, cursor=request.query_params.get("cursor")
+            user=request.user,
+            metric=metric,
+            start=start,
+            end=end,
+            unit=unit,
+            cursor=request.query_params.get("cursor"),
+            kind=kind,
         )
         next_link = None
         if page.next_cursor:
             params = request.query_params.copy()
             params["cursor"] = page.next_cursor
             next_link = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
-        return Response({"metric": metric.name, "resolution": "raw", "items": page.items, "next": next_link})
+        answer = {"metric": metric.name, "resolution": "raw", "items": page.items, "next": next_link}
+        if metric.name == queries.SLEEP:
+            answer["kind"] = kind
+        return Response(answer)
 
 
 class WorkoutListView(ReadView):

@@ -14,7 +14,16 @@ from audit.models import AuditEvent
 from healthexport.lib.errors import IdempotencyKeyReused, InvalidJson, InvalidPayload
 from ingest.models import Ingestion
 from ingest.services import ingest_export, ingestion_process, ingestion_store_raw
-from metrics.models import BloodPressure, HealthRecord, MetricType, RoutePoint, Sample, SleepNight, Workout
+from metrics.models import (
+    BloodPressure,
+    HealthRecord,
+    MetricType,
+    RoutePoint,
+    Sample,
+    SleepNight,
+    SleepStage,
+    Workout,
+)
 from tests.ingest.helpers import counts_add_up, fixture_bytes, fixture_json, metric_item_counts
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +35,9 @@ def ingest(user, document_or_bytes) -> dict:
 
 
 def stored_rows() -> int:
-    return sum(m.objects.count() for m in (Sample, BloodPressure, SleepNight, Workout, RoutePoint, HealthRecord))
+    return sum(
+        m.objects.count() for m in (Sample, BloodPressure, SleepNight, SleepStage, Workout, RoutePoint, HealthRecord)
+    )
 
 
 @pytest.mark.embedded
@@ -340,7 +351,7 @@ def test_concurrent_identical_uploads_store_once(alice):
 
     assert sorted(a["status"] for a in answers) == ["duplicate", "duplicate", "processed"]
     expected = sum(metric_item_counts(fixture_json("full_day.json")).values())
-    stored = Sample.objects.count() + BloodPressure.objects.count() + SleepNight.objects.count()
+    stored = sum(m.objects.count() for m in (Sample, BloodPressure, SleepNight, SleepStage))
     assert stored == expected
 
 

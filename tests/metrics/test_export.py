@@ -7,7 +7,16 @@ import orjson
 import pytest
 
 from ingest.services import ingest_export
-from metrics.models import BloodPressure, HealthRecord, RoutePoint, Sample, SleepNight, Workout, WorkoutSeries
+from metrics.models import (
+    BloodPressure,
+    HealthRecord,
+    RoutePoint,
+    Sample,
+    SleepNight,
+    SleepStage,
+    Workout,
+    WorkoutSeries,
+)
 
 pytestmark = pytest.mark.django_db
 FIXTURES = ("small.json", "full_day.json", "real_shapes.json")
@@ -24,7 +33,8 @@ def snapshot(user) -> dict[str, list]:
     return {
         "samples": rows(Sample.objects.filter(user=user), ["metric_id", "start", "source"]),
         "blood_pressure": rows(BloodPressure.objects.filter(user=user), ["start", "source"]),
-        "sleep": rows(SleepNight.objects.filter(user=user), ["night", "source"]),
+        "sleep": rows(SleepNight.objects.filter(user=user), ["night", "source", "session_start"]),
+        "sleep_stages": rows(SleepStage.objects.filter(user=user), ["start", "source", "stage"]),
         "workouts": rows(Workout.objects.filter(user=user), ["external_id"]),
         "route": rows(RoutePoint.objects.filter(workout__user=user), ["workout__external_id", "seq"]),
         "series": rows(WorkoutSeries.objects.filter(workout__user=user), ["workout__external_id", "kind", "seq"]),
@@ -53,7 +63,7 @@ def test_ndjson_carries_the_original_offset_and_unit(alice_client, alice, load):
     steps = [line for line in lines if line["name"] == "step_count"]
     assert steps and steps[0]["item"]["date"].endswith("-0700")
     scalar = [line for line in lines if line["section"] == "metrics" and {"qty", "Avg"} & set(line["item"])]
-    assert len(scalar) == Sample.objects.filter(user=alice).count()
+    assert len(scalar) == Sample.objects.filter(user=alice).count() + SleepStage.objects.filter(user=alice).count()
     assert {line["units"] for line in lines if line["name"] == "walking_running_distance"} == {"km"}
 
 
