@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
@@ -24,7 +25,7 @@ from metrics.models import (
     rollup_ceil,
     rollup_floor,
 )
-from metrics.units import UnitMismatch, converter
+from metrics.units import UnitMismatch, converter, identity
 
 # Metrics stored in their own tables rather than as samples.
 TABLE_METRICS = {"blood_pressure": BloodPressure, "sleep_analysis": SleepNight}
@@ -95,21 +96,33 @@ def _in_range(queryset: QuerySet, field: str, start: dt.datetime | None, end: dt
 # --- Metric types -----------------------------------------------------------------------------
 
 
+def _types_of(user: Any) -> QuerySet:
+    """The metric types this user may have data of: the shared ones and their own."""
+    return MetricType.objects.filter(Q(owner=None) | Q(owner=user))
+
+
 def metric_list(*, user: Any) -> list[dict[str, Any]]:
     """The metric types this user has samples of, with count and first/last time."""
-    types = {t.id: t for t in MetricType.objects.all()}
+    types = {t.id: t for t in _types_of(user)}
     rows = (
         Sample.objects.filter(user=user)
         .values("metric_id")
         .annotate(count=Count("start"), first=Min("start"), last=Max("start"))
         .order_by()
     )
+    rows = [row for row in rows if row["metric_id"] in types]
+    # An unknown metric has no unit of its own: it is shown in the units it was sent in.
+    sent: dict[int, set[str]] = {}
+    unknown = [row["metric_id"] for row in rows if not types[row["metric_id"]].is_known]
+    if unknown:
+        pairs = Sample.objects.filter(user=user, metric_id__in=unknown).values_list("metric_id", "unit").distinct()
+        for metric_id, unit in pairs.order_by():
+            sent.setdefault(metric_id, set()).add(unit)
     result = [
-        _metric_entry(types[row["metric_id"]], row["count"], row["first"], row["last"])
+        _metric_entry(types[row["metric_id"]], row["count"], row["first"], row["last"], sent.get(row["metric_id"]))
         for row in rows
-        if row["metric_id"] in types
     ]
-    by_name = {t.name: t for t in types.values()}
+    by_name = {t.name: t for t in types.values() if t.owner_id is None}
     for name, model in TABLE_METRICS.items():
         time_field = "start" if model is BloodPressure else "night"
         agg = model.objects.filter(user=user).aggregate(count=Count("id"), first=Min(time_field), last=Max(time_field))
@@ -119,11 +132,16 @@ def metric_list(*, user: Any) -> list[dict[str, Any]]:
 
 
 def _metric_entry(
-    metric: MetricType, count: int, first: Any, last: Any, merge_into: list | None = None
+    metric: MetricType,
+    count: int,
+    first: Any,
+    last: Any,
+    sent_units: set[str] | None = None,
+    merge_into: list | None = None,
 ) -> dict[str, Any] | None:
     entry = {
         "name": metric.name,
-        "unit": metric.unit,
+        "unit": metric.unit or ", ".join(sorted(sent_units or ())),
         "aggregation": metric.aggregation,
         "count": count,
         "first": first,
@@ -138,27 +156,53 @@ def _metric_entry(
 
 def metric_type_get(*, user: Any, name: str) -> MetricType:
     """The metric type, only if this user has data of it (404 otherwise, never 403)."""
-    metric = MetricType.objects.filter(name=name).first()
-    if metric is None:
-        raise NotFound(f"You have no metric named {name[:100]!r}.")
-    has_samples = Sample.objects.filter(user=user, metric=metric).exists()
+    candidates = list(_types_of(user).filter(name=name))
+    # A name the catalog learnt after this user had sent it as unknown: the shared type first.
+    candidates.sort(key=lambda t: t.owner_id is not None)
+    for metric in candidates:
+        if Sample.objects.filter(user=user, metric=metric).exists():
+            return metric
     model = TABLE_METRICS.get(name)
-    if not has_samples and not (model is not None and model.objects.filter(user=user).exists()):
-        raise NotFound(f"You have no metric named {name[:100]!r}.")
-    return metric
+    if candidates and model is not None and model.objects.filter(user=user).exists():
+        return candidates[0]
+    raise NotFound(f"You have no metric named {name[:100]!r}.")
 
 
-def unit_converter(metric: MetricType, unit: str | None):
-    """(unit shown, converter from the stored unit) for ``?unit=``; 400 for another dimension."""
-    if not unit:
-        return metric.unit, converter(metric.unit, metric.unit)
-    try:
-        return unit, converter(metric.unit, unit)
-    except UnitMismatch:
+Conversions = dict[str, tuple[str, Callable[[float], float]]]
+
+
+def value_converters(*, user: Any, metric: MetricType, unit: str | None) -> Conversions:
+    """Per unit values are stored in: (the unit shown, the conversion to it) for ``?unit=``.
+
+    A known metric's values are all in its canonical unit; an unknown metric's each in the unit
+    it was sent in (so this user's units of it are looked up). 400 for a unit of another dimension.
+    """
+    if metric.is_known:
+        stored = [metric.unit]
+    else:
+        units = Sample.objects.filter(user=user, metric=metric).values_list("unit", flat=True).distinct()
+        stored = sorted(units.order_by())
+    conversions: Conversions = {}
+    for source in stored:
+        try:
+            conversions[source] = (unit or source, converter(source, unit) if unit else identity)
+        except UnitMismatch:
+            raise InvalidPayload(
+                f"{metric.name} is stored in {source or 'no unit'}; it cannot be shown in {unit[:32]}.",
+                details=[{"field": "unit", "reason": "unit_mismatch"}],
+            ) from None
+    return conversions
+
+
+def _one_conversion(metric: MetricType, conversions: Conversions, unit: str | None) -> tuple[str, Callable]:
+    """The conversion of a metric whose values are all in one unit (what buckets need)."""
+    if len(conversions) > 1:
         raise InvalidPayload(
-            f"{metric.name} is stored in {metric.unit}; it cannot be shown in {unit[:32]}.",
-            details=[{"field": "unit", "reason": "unit_mismatch"}],
-        ) from None
+            f"{metric.name} was sent in several units ({', '.join(sorted(conversions))[:200]}); "
+            "ask for resolution=raw, or a unit with ?unit= that they all convert to.",
+            details=[{"field": "unit", "reason": "mixed_units"}],
+        )
+    return next(iter(conversions.values()), (unit or metric.unit, identity))
 
 
 # --- Raw samples with keyset pagination --------------------------------------------------------
@@ -176,7 +220,7 @@ def metric_raw_page(
 ) -> Page:
     """One page of raw items ordered by time: keyset pagination, stable under inserts."""
     limit = limit or PAGE_SIZE
-    shown_unit, convert = unit_converter(metric, unit)
+    conversions = value_converters(user=user, metric=metric, unit=unit)
     model = TABLE_METRICS.get(metric.name, Sample)
     if model is SleepNight:
         return _sleep_page(user=user, start=start, end=end, cursor=cursor, limit=limit)
@@ -195,11 +239,13 @@ def metric_raw_page(
     rows = list(queryset.order_by("start", tiebreak)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    items = [_sample_item(r, convert, shown_unit) if model is Sample else _bp_item(r) for r in rows]
+    items = [_sample_item(r, metric, conversions) if model is Sample else _bp_item(r) for r in rows]
     return Page(items, encode_cursor(rows[-1].start, getattr(rows[-1], tiebreak)) if more else None)
 
 
-def _sample_item(row: Sample, convert, unit: str) -> dict[str, Any]:
+def _sample_item(row: Sample, metric: MetricType, conversions: Conversions) -> dict[str, Any]:
+    stored = metric.unit or row.unit
+    unit, convert = conversions.get(stored) or (stored, identity)  # a unit sent since conversions were read
     return {
         "start": row.start,
         "end": row.end,
@@ -279,7 +325,8 @@ def metric_buckets(
             f"{metric.name} is served raw only; use resolution=raw.",
             details=[{"field": "resolution", "reason": "raw_only"}],
         )
-    shown_unit, convert = unit_converter(metric, unit)
+    conversions = value_converters(user=user, metric=metric, unit=unit)
+    shown_unit, convert = _one_conversion(metric, conversions, unit)
     trunc = TRUNCS[resolution]
     samples = _in_range(Sample.objects.filter(user=user, metric=metric), "start", start, end)
     # Whole 15-minute buckets of the window come from the rollups; the partial ones at its edges
