@@ -488,29 +488,28 @@ def metric_types_for(*, user_id: int, names: list[str]) -> dict[str, MetricType 
         if error is not None:
             answer[name] = error
     valid = [name for name in dict.fromkeys(names) if name not in answer]
+    if not valid:
+        return answer
     known = [name for name in valid if catalog.unit_of(name) is not None]
+    refused: list[str] = []
     with transaction.atomic():
         _lock_user(user_id)
         shared = {t.name: t for t in MetricType.objects.filter(owner=None, name__in=valid)}
         missing = [name for name in known if name not in shared]
         if missing:
             # Another user's export may create the same type concurrently: ignore, then read back.
-            MetricType.objects.bulk_create(
-                [MetricType(name=name, unit=catalog.unit_of(name), aggregation=_aggregation(name)) for name in missing],
-                ignore_conflicts=True,
-            )
+            MetricType.objects.bulk_create([_new_type(name) for name in missing], ignore_conflicts=True)
             shared |= {t.name: t for t in MetricType.objects.filter(owner=None, name__in=missing)}
         unknown = [name for name in valid if name not in shared]
         owned = {t.name: t for t in MetricType.objects.filter(owner_id=user_id, name__in=unknown)}
         new = [name for name in unknown if name not in owned]
-        room = UNKNOWN_METRICS_PER_USER - MetricType.objects.filter(owner_id=user_id).count()
-        room = max(min(room, NEW_METRICS_PER_EXPORT), 0)
-        created, refused = new[:room], new[room:]
-        if created:
-            MetricType.objects.bulk_create(
-                [MetricType(name=name, owner_id=user_id, unit="", aggregation=_aggregation(name)) for name in created]
-            )
-            owned |= {t.name: t for t in MetricType.objects.filter(owner_id=user_id, name__in=created)}
+        if new:
+            room = UNKNOWN_METRICS_PER_USER - MetricType.objects.filter(owner_id=user_id).count()
+            room = max(min(room, NEW_METRICS_PER_EXPORT), 0)
+            created, refused = new[:room], new[room:]
+            if created:
+                MetricType.objects.bulk_create([_new_type(name, owner_id=user_id) for name in created])
+                owned |= {t.name: t for t in MetricType.objects.filter(owner_id=user_id, name__in=created)}
     too_many = ItemError(
         "too_many_metrics",
         f"at most {NEW_METRICS_PER_EXPORT} new metric names per export and {UNKNOWN_METRICS_PER_USER} "
@@ -521,8 +520,10 @@ def metric_types_for(*, user_id: int, names: list[str]) -> dict[str, MetricType 
     return answer | shared | owned
 
 
-def _aggregation(name: str) -> str:
-    return MetricType.Aggregation.SUM if catalog.is_cumulative(name) else MetricType.Aggregation.AVERAGE
+def _new_type(name: str, owner_id: int | None = None) -> MetricType:
+    """A metric type: with its canonical unit when the catalog knows the name, else with none."""
+    aggregation = MetricType.Aggregation.SUM if catalog.is_cumulative(name) else MetricType.Aggregation.AVERAGE
+    return MetricType(name=name, owner_id=owner_id, unit=catalog.unit_of(name) or "", aggregation=aggregation)
 
 
 def _lock_user(user_id: int) -> None:
