@@ -14,7 +14,7 @@ from django.db import connection
 from metrics.models import MetricType, Sample, SampleRollup
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
-migration = importlib.import_module("metrics.migrations.0012_units_from_the_catalog")
+migration = importlib.import_module("metrics.migrations.0015_units_from_the_catalog")
 T0 = dt.datetime(2024, 9, 3, 8, tzinfo=dt.UTC)
 
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('metrics', '0010_partition_workouts'),
+        ('metrics', '0013_alter_sleepnight_session_start_and_more'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

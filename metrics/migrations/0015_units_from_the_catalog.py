@@ -119,6 +119,6 @@ def _set_apart(cursor, MetricType, metric):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("metrics", "0011_metrictype_owner_alter_metrictype_id_and_more")]
+    dependencies = [("metrics", "0014_metrictype_owner_alter_metrictype_id_and_more")]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
