@@ -91,6 +91,7 @@ def orm_batches(body: bytes, username: str) -> float:
     django.setup()
     from django.contrib.auth import get_user_model
 
+    from metrics import catalog
     from metrics.models import MetricType, Sample
 
     started = time.perf_counter()
@@ -99,7 +100,8 @@ def orm_batches(body: bytes, username: str) -> float:
     types: dict[str, MetricType] = {}
     for name, *_ in rows:
         if name not in types:
-            types[name] = MetricType.objects.get_or_create(name=name, defaults={"unit": "", "aggregation": "sum"})[0]
+            defaults = {"unit": catalog.unit_of(name) or "", "aggregation": "sum"}
+            types[name] = MetricType.objects.get_or_create(name=name, owner=None, defaults=defaults)[0]
     Sample.objects.bulk_create(
         [
             Sample(

@@ -75,7 +75,7 @@ def main() -> None:
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
     metric, _ = MetricType.objects.get_or_create(
-        name="heart_rate", defaults={"unit": "count/min", "aggregation": "average"}
+        name="heart_rate", owner=None, defaults={"unit": "count/min", "aggregation": "average"}
     )
     wanted = SAMPLES_PER_DAY * DAYS
     if Sample.objects.filter(user=user, metric=metric).count() < wanted:

@@ -33,7 +33,7 @@ from ingest.payload import decode_item
 from ingest.report import Counts, IngestReport
 from ingest.writers import RowCollector, RowSink
 from metrics import catalog
-from metrics.units import UnitMismatch, converter
+from metrics.units import MAX_UNIT_LENGTH, UnitMismatch, UnknownUnit, converter, identity
 
 SLEEP_NIGHT_FIELDS = {
     "totalSleep": "total_sleep",
@@ -61,9 +61,9 @@ class MetricContext:
 
     name: str
     metric_id: int
-    units: str  # as sent
-    convert: Callable[[float], float] | None  # to the stored unit; None when they are the same
-    bounds: tuple[str, float, float] | None  # (unit, low, high) when they apply in the stored unit
+    units: str  # as sent (the canonical unit of a known metric sent without one)
+    convert: Callable[[float], float] | None  # to the canonical unit; None when there is nothing to do
+    bounds: tuple[str, float, float] | None  # (canonical unit, low, high) of a known metric
     cumulative: bool
 
 
@@ -112,27 +112,25 @@ def collect_metric(
     report: IngestReport,
 ) -> None:
     """Validate items of one metric (counted as received by the caller) and add the valid ones
-    to ``rows``; ``first_index`` is the position of ``items[0]`` in the metric, for errors."""
+    to ``rows``; ``first_index`` is the position of ``items[0]`` in the metric, for errors.
+
+    ``metric_unit`` is the canonical unit of a known metric, into which values are converted
+    (and then checked against its bounds), or "" for an unknown metric, whose values are kept
+    in the unit they were sent in. A known metric sent without a unit is in its canonical unit.
+    """
     counts = report.metric(name)
-    try:
-        convert = converter(units, metric_unit)
-    except UnitMismatch:
+    convert, refusal = _unit_conversion(name, units, metric_unit)
+    if refusal is not None:
         for index in range(first_index, first_index + len(items)):
-            report.reject(
-                counts,
-                "unit_mismatch",
-                f"unit {units!r} cannot be converted to {metric_unit!r}, the unit {name} is stored in",
-                **_where(name, index, "units"),
-            )
+            report.reject(counts, refusal.code, refusal.message, **_where(name, index, refusal.field))
         return
     handler = ITEM_HANDLERS.get(name, _quantity_item)
-    bounds = catalog.BOUNDS.get(name)
     metric = MetricContext(
         name=name,
         metric_id=metric_id,
-        units=units,
-        convert=None if units == metric_unit else convert,
-        bounds=bounds if bounds and bounds[0] == metric_unit else None,
+        units=units or metric_unit,
+        convert=None if convert is identity else convert,
+        bounds=catalog.BOUNDS.get(name) if metric_unit else None,
         cumulative=catalog.is_cumulative(name),
     )
     for index, raw in enumerate(items, start=first_index):
@@ -140,6 +138,23 @@ def collect_metric(
             handler(raw, metric, rows, counts)
         except ItemError as exc:
             report.reject(counts, exc.code, exc.message, **_where(name, index, exc.field))
+
+
+def _unit_conversion(
+    name: str, units: str, metric_unit: str
+) -> tuple[Callable[[float], float], None] | tuple[None, ItemError]:
+    """(the conversion of ``units`` to ``metric_unit``, None) or (None, why every item is refused)."""
+    if len(units) > MAX_UNIT_LENGTH:
+        return None, ItemError("invalid_unit", f"a unit is at most {MAX_UNIT_LENGTH} characters", "units")
+    if not metric_unit or not units:
+        return identity, None
+    try:
+        return converter(units, metric_unit), None
+    except UnknownUnit:
+        message = f"unit {units!r} is not a unit we can read; {name} is stored in {metric_unit}"
+    except UnitMismatch:
+        message = f"unit {units!r} is not a unit of {name}, which is measured in {metric_unit}"
+    return None, ItemError("unit_mismatch", message, "units")
 
 
 class QuantityItem(msgspec.Struct):
@@ -256,16 +271,16 @@ def _item_object(raw: msgspec.Raw) -> dict:
 
 def _blood_pressure_item(raw: msgspec.Raw, metric: MetricContext, rows: MetricRows, counts: Counts) -> None:
     item = _item_object(raw)
-    units = metric.units
+    units, convert = (metric.units, identity) if metric.convert is None else ("mmHg", metric.convert)
     start, offset = parse_instant(item.get("date"), "date")
-    systolic = parse_number(item.get("systolic"), "systolic")
-    diastolic = parse_number(item.get("diastolic"), "diastolic")
+    systolic = convert(parse_number(item.get("systolic"), "systolic"))
+    diastolic = convert(parse_number(item.get("diastolic"), "diastolic"))
     check_range(systolic, *catalog.SYSTOLIC_RANGE, "systolic", "mmHg")
     check_range(diastolic, *catalog.DIASTOLIC_RANGE, "diastolic", "mmHg")
     if diastolic >= systolic:
         raise ItemError("out_of_range", f"diastolic {diastolic:g} is not below systolic {systolic:g}", "diastolic")
     source = parse_text(item.get("source"), "source")
-    rows.blood_pressure.add((start, source), (systolic, diastolic, units or "mmHg", offset), counts)
+    rows.blood_pressure.add((start, source), (systolic, diastolic, units, offset), counts)
 
 
 def _sleep_item(raw: msgspec.Raw, metric: MetricContext, rows: MetricRows, counts: Counts) -> None:

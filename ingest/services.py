@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import logging
 import re
+import unicodedata
 import zlib
 from collections import defaultdict
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ from healthexport.lib import partitions
 from healthexport.lib.errors import ApiError, IdempotencyKeyReused, InvalidJson, InvalidPayload
 from ingest import items as hae
 from ingest.models import Ingestion
-from ingest.parsing import EARLIEST, latest_plausible
+from ingest.parsing import EARLIEST, ItemError, latest_plausible
 from ingest.payload import (
     MetricHeader,
     Payload,
@@ -57,7 +58,6 @@ from metrics.models import (
     SleepStage,
 )
 from metrics.services import health_data_delete
-from metrics.units import canonical_unit
 
 logger = logging.getLogger(__name__)
 
@@ -259,6 +259,7 @@ def ingestion_process(
         _finish_rejected(ingestion, exc, request)
         raise
     try:
+        types = metric_types_for(user_id=ingestion.user_id, names=metric_names(data))
         # One transaction per export: a failure leaves none of its samples behind.
         with transaction.atomic():
             _lock_user(ingestion.user_id)
@@ -268,7 +269,7 @@ def ingestion_process(
             if first is not None and first.pk != ingestion.pk:
                 return _finish_as_duplicate(ingestion, first, request)
             report = IngestReport(progress=progress)
-            write_payload(user_id=ingestion.user_id, ingestion_id=ingestion.pk, data=data, report=report)
+            write_payload(user_id=ingestion.user_id, ingestion_id=ingestion.pk, data=data, types=types, report=report)
             answer = {"ingestion_id": str(ingestion.public_id), "duplicate_of": None, **report.as_dict()}
             ingestion.status = report.status
             ingestion.result = answer
@@ -287,15 +288,17 @@ def ingestion_process(
     return answer
 
 
-def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: IngestReport) -> None:
+def write_payload(
+    *, user_id: int, ingestion_id: int, data: Payload, types: dict[str, MetricType | ItemError], report: IngestReport
+) -> None:
     """Validate every item and write the valid ones: samples, workouts, then the other sections.
 
     The samples of metrics with nothing stored in their time range yet (a first upload, a
     backfill) stream into one COPY as they are validated; the others are compared with what is
     stored, a chunk at a time. Either way memory holds the body plus one chunk's rows at most,
-    not the whole export as Python objects.
+    not the whole export as Python objects. ``types`` comes from ``metric_types_for``.
     """
-    metrics = _metrics_of(data, report)
+    metrics = _metrics_of(data, types, report)
     fresh = _fresh_spans(user_id, metrics)
     for span in fresh.values():
         partitions.ensure_partitions(Sample._meta.db_table, *span)
@@ -359,12 +362,18 @@ class _Metric:
     items: list[msgspec.Raw]
 
 
-def _metrics_of(data: Payload, report: IngestReport) -> list[_Metric]:
-    """The export's metrics with their types (created on first sight); malformed ones reported."""
-    headers = [decode_metric_header(raw) for raw in data.metrics]
-    types = metric_types_for([header for header in headers if header is not None])
+def metric_names(data: Payload) -> list[str]:
+    """The names of the export's metrics (malformed elements left out)."""
+    headers = (decode_metric_header(raw) for raw in data.metrics)
+    return [header.name for header in headers if header is not None]
+
+
+def _metrics_of(data: Payload, types: dict[str, MetricType | ItemError], report: IngestReport) -> list[_Metric]:
+    """The export's metrics with their types; malformed ones, and the items of names that
+    cannot be stored, reported."""
     metrics = []
-    for index, (raw, header) in enumerate(zip(data.metrics, headers, strict=True)):
+    for index, raw in enumerate(data.metrics):
+        header = decode_metric_header(raw)
         if header is None:
             report.error("invalid_item", "a metric must be an object with a name", section="metrics", index=index)
             continue
@@ -372,9 +381,30 @@ def _metrics_of(data: Payload, report: IngestReport) -> list[_Metric]:
         if items is None:
             report.error("invalid_item", "a metric's data must be a list", section="metrics", index=index)
             continue
-        report.metric(header.name).received += len(items)
-        metrics.append(_Metric(header, types[header.name[:100]], raw, items))
+        name = _shown_name(header.name)
+        counts = report.metric(name)
+        counts.received += len(items)
+        metric_type = types[header.name]
+        if isinstance(metric_type, ItemError):
+            for item_index in range(len(items)):
+                report.reject(
+                    counts,
+                    metric_type.code,
+                    metric_type.message,
+                    section="metrics",
+                    metric=name,
+                    index=item_index,
+                    field=metric_type.field,
+                )
+            continue
+        metrics.append(_Metric(header, metric_type, raw, items))
     return metrics
+
+
+def _shown_name(name: str) -> str:
+    """A metric name as the answer shows it: an invalid one cut short and without control
+    characters (PostgreSQL's JSON cannot hold a NUL)."""
+    return "".join("\ufffd" if unicodedata.category(char) == "Cc" else char for char in name[:100])
 
 
 def _fresh_spans(user_id: int, metrics: list[_Metric]) -> dict[int, tuple[dt.datetime, dt.datetime]]:
@@ -448,24 +478,77 @@ def _time_span(raw_metric: bytes | msgspec.Raw) -> tuple[dt.datetime, dt.datetim
     )
 
 
-def metric_types_for(entries: list[MetricHeader]) -> dict[str, MetricType]:
-    """The MetricType of every metric name in the export, created on first sight."""
-    wanted = {entry.name[:100]: entry.units or "" for entry in entries}
-    known = {t.name: t for t in MetricType.objects.filter(name__in=wanted)}
-    missing = [
-        MetricType(
-            name=name,
-            unit=canonical_unit(unit),
-            aggregation=MetricType.Aggregation.SUM if catalog.is_cumulative(name) else MetricType.Aggregation.AVERAGE,
+# Unknown metric names (not in the catalog) an owner may have, and may add in one export: each
+# is a row and an id of its own, so one user cannot fill the table or use up ids.
+UNKNOWN_METRICS_PER_USER = 200
+NEW_METRICS_PER_EXPORT = 100
+METRIC_NAME_MAX_LENGTH = 64
+# What Health Auto Export names metrics with (``heart_rate``, ``vo2_max``, ``dietary_water``).
+METRIC_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def metric_name_error(name: str) -> ItemError | None:
+    """Why a metric name cannot be stored, or None."""
+    if len(name) > METRIC_NAME_MAX_LENGTH:
+        return ItemError("invalid_name", f"a metric name is at most {METRIC_NAME_MAX_LENGTH} characters", "name")
+    if not METRIC_NAME.fullmatch(name):
+        return ItemError(
+            "invalid_name", "a metric name has only letters, digits and _ (no spaces or control characters)", "name"
         )
-        for name, unit in wanted.items()
-        if name not in known
-    ]
-    if missing:
-        # Another user's export may create the same type concurrently: ignore, then read back.
-        MetricType.objects.bulk_create(missing, ignore_conflicts=True)
-        known = {t.name: t for t in MetricType.objects.filter(name__in=wanted)}
-    return known
+    return None
+
+
+def metric_types_for(*, user_id: int, names: list[str]) -> dict[str, MetricType | ItemError]:
+    """The MetricType of every metric name of an export, or why its items cannot be stored.
+
+    A catalog name gets its one shared type (created with its canonical unit on first sight).
+    Any other name gets the type this user owns, created unless that would pass the user's or
+    the export's cap, or one created before names were owned. Types are created in their own
+    short transaction, under the user's ingest lock (so concurrent exports cannot pass the cap),
+    before the export's transaction: an export rolled back and retried creates nothing twice.
+    """
+    answer: dict[str, MetricType | ItemError] = {}
+    for name in dict.fromkeys(names):
+        error = metric_name_error(name)
+        if error is not None:
+            answer[name] = error
+    valid = [name for name in dict.fromkeys(names) if name not in answer]
+    if not valid:
+        return answer
+    known = [name for name in valid if catalog.unit_of(name) is not None]
+    refused: list[str] = []
+    with transaction.atomic():
+        _lock_user(user_id)
+        shared = {t.name: t for t in MetricType.objects.filter(owner=None, name__in=valid)}
+        missing = [name for name in known if name not in shared]
+        if missing:
+            # Another user's export may create the same type concurrently: ignore, then read back.
+            MetricType.objects.bulk_create([_new_type(name) for name in missing], ignore_conflicts=True)
+            shared |= {t.name: t for t in MetricType.objects.filter(owner=None, name__in=missing)}
+        unknown = [name for name in valid if name not in shared]
+        owned = {t.name: t for t in MetricType.objects.filter(owner_id=user_id, name__in=unknown)}
+        new = [name for name in unknown if name not in owned]
+        if new:
+            room = UNKNOWN_METRICS_PER_USER - MetricType.objects.filter(owner_id=user_id).count()
+            room = max(min(room, NEW_METRICS_PER_EXPORT), 0)
+            created, refused = new[:room], new[room:]
+            if created:
+                MetricType.objects.bulk_create([_new_type(name, owner_id=user_id) for name in created])
+                owned |= {t.name: t for t in MetricType.objects.filter(owner_id=user_id, name__in=created)}
+    too_many = ItemError(
+        "too_many_metrics",
+        f"at most {NEW_METRICS_PER_EXPORT} new metric names per export and {UNKNOWN_METRICS_PER_USER} "
+        "in all are kept per user beyond the ones we know",
+        "name",
+    )
+    answer |= dict.fromkeys(refused, too_many)
+    return answer | shared | owned
+
+
+def _new_type(name: str, owner_id: int | None = None) -> MetricType:
+    """A metric type: with its canonical unit when the catalog knows the name, else with none."""
+    aggregation = MetricType.Aggregation.SUM if catalog.is_cumulative(name) else MetricType.Aggregation.AVERAGE
+    return MetricType(name=name, owner_id=owner_id, unit=catalog.unit_of(name) or "", aggregation=aggregation)
 
 
 def _lock_user(user_id: int) -> None:

@@ -12,14 +12,15 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import orjson
+from django.db.models import Q
 
 from metrics.models import BloodPressure, HealthRecord, MetricType, Sample, SleepNight, SleepStage, Workout
 from metrics.queries import local_time
-from metrics.units import converter
+from metrics.units import UnitMismatch, converter, identity
 
 CHUNK = 5000
 FORMATS = ("hae", "ndjson", "csv")
@@ -73,7 +74,7 @@ def export_items(
 
 
 def _sample_items(user, start, end) -> Iterator[ExportItem]:
-    metrics = {m.id: m for m in MetricType.objects.all()}
+    metrics = {m.id: m for m in MetricType.objects.filter(Q(owner=None) | Q(owner=user))}
     converters: dict[tuple[int, str], Any] = {}
     rows = (
         _window(Sample.objects.filter(user=user), "start", start, end)
@@ -84,7 +85,7 @@ def _sample_items(user, start, end) -> Iterator[ExportItem]:
         metric = metrics[metric_id]
         back = converters.get((metric_id, unit))
         if back is None:
-            back = converters[(metric_id, unit)] = converter(metric.unit, unit)
+            back = converters[(metric_id, unit)] = _back_to(metric, unit)
         if finish is not None:
             item: dict[str, Any] = {"startDate": local_time(begin, offset), "endDate": local_time(finish, offset)}
         else:
@@ -101,6 +102,18 @@ def _sample_items(user, start, end) -> Iterator[ExportItem]:
         if context:
             item[_context_field(metric.name)] = context
         yield ExportItem("metrics", metric.name, unit, item)
+
+
+def _back_to(metric: MetricType, unit: str) -> Callable[[float], float]:
+    """From the stored value to the unit it was sent in: a known metric's canonical unit to it
+    (kept as stored when that cannot be: a unit the parser has learnt to refuse); an unknown
+    metric's values are in it already."""
+    if not metric.is_known or not unit:
+        return identity
+    try:
+        return converter(metric.unit, unit)
+    except UnitMismatch:
+        return identity
 
 
 def _context_field(name: str) -> str:

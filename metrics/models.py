@@ -18,19 +18,54 @@ from healthexport.lib import partitions
 
 
 class MetricType(models.Model):
-    """One per metric name the app has sent (``step_count``, ``heart_rate``, new ones included)."""
+    """One per metric name: shared by everybody for the names of the catalog
+    (``metrics.catalog.UNITS``), one per owner for any other name the app sends.
+
+    ``unit`` is the catalog's canonical unit of a known metric (its values are stored in it) and
+    empty for an unknown one, whose samples each keep the unit they were sent in. An owner's
+    names are capped (see ``ingest.services``): they cannot use up ids or rows for everybody.
+    Shared rows of unknown names created before that (``owner`` empty, ``unit`` empty) are kept
+    and used by whoever sends the name.
+    """
 
     class Aggregation(models.TextChoices):
         SUM = "sum", "Sum (cumulative: steps, energy, distance)"
         AVERAGE = "average", "Min / average / max (discrete: heart rate, weight)"
 
-    id = models.SmallAutoField(primary_key=True)
-    name = models.CharField(max_length=100, unique=True)
-    unit = models.CharField(max_length=32, help_text="Canonical unit every value of this metric is stored in.")
+    id = models.BigAutoField(primary_key=True)
+    name = models.CharField(max_length=100)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The user an unknown metric name belongs to; empty for the catalog's shared names.",
+    )
+    unit = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="Canonical unit a known metric is stored in; empty: each sample keeps the unit it was sent in.",
+    )
     aggregation = models.CharField(max_length=8, choices=Aggregation.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(owner__isnull=True), name="metrics_metrictype_shared_name_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "name"], condition=Q(owner__isnull=False), name="metrics_metrictype_owner_name_unique"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_known(self) -> bool:
+        """Stored in one canonical unit (else each sample keeps the unit it was sent in)."""
+        return bool(self.unit)
 
 
 class SampleQuerySet(partitions.PartitionedQuerySet):

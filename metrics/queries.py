@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -26,7 +27,7 @@ from metrics.models import (
     rollup_ceil,
     rollup_floor,
 )
-from metrics.units import UnitMismatch, converter
+from metrics.units import UnitMismatch, converter, identity
 
 # Metrics stored in their own tables rather than as samples: name → (model, its time field), ….
 TABLE_METRICS = {
@@ -106,21 +107,33 @@ def _in_range(queryset: QuerySet, field: str, start: dt.datetime | None, end: dt
 # --- Metric types -----------------------------------------------------------------------------
 
 
+def _types_of(user: Any) -> QuerySet:
+    """The metric types this user may have data of: the shared ones and their own."""
+    return MetricType.objects.filter(Q(owner=None) | Q(owner=user))
+
+
 def metric_list(*, user: Any) -> list[dict[str, Any]]:
     """The metric types this user has samples of, with count and first/last time."""
-    types = {t.id: t for t in MetricType.objects.all()}
+    types = {t.id: t for t in _types_of(user)}
     rows = (
         Sample.objects.filter(user=user)
         .values("metric_id")
         .annotate(count=Count("start"), first=Min("start"), last=Max("start"))
         .order_by()
     )
+    rows = [row for row in rows if row["metric_id"] in types]
+    # An unknown metric has no unit of its own: it is shown in the units it was sent in.
+    sent: dict[int, set[str]] = {}
+    unknown = [row["metric_id"] for row in rows if not types[row["metric_id"]].is_known]
+    if unknown:
+        pairs = Sample.objects.filter(user=user, metric_id__in=unknown).values_list("metric_id", "unit").distinct()
+        for metric_id, unit in pairs.order_by():
+            sent.setdefault(metric_id, set()).add(unit)
     result = [
-        _metric_entry(types[row["metric_id"]], row["count"], row["first"], row["last"])
+        _metric_entry(types[row["metric_id"]], row["count"], row["first"], row["last"], sent.get(row["metric_id"]))
         for row in rows
-        if row["metric_id"] in types
     ]
-    by_name = {t.name: t for t in types.values()}
+    by_name = {t.name: t for t in types.values() if t.owner_id is None}
     for name, tables in TABLE_METRICS.items():
         if name not in by_name:
             continue
@@ -136,10 +149,16 @@ def metric_list(*, user: Any) -> list[dict[str, Any]]:
     return sorted(result, key=lambda r: r["name"])
 
 
-def _metric_entry(metric: MetricType, count: int, first: Any, last: Any) -> dict[str, Any]:
+def _metric_entry(
+    metric: MetricType,
+    count: int,
+    first: Any,
+    last: Any,
+    sent_units: set[str] | None = None,
+) -> dict[str, Any]:
     return {
         "name": metric.name,
-        "unit": metric.unit,
+        "unit": metric.unit or ", ".join(sorted(sent_units or ())),
         "aggregation": metric.aggregation,
         "count": count,
         "first": first,
@@ -149,27 +168,53 @@ def _metric_entry(metric: MetricType, count: int, first: Any, last: Any) -> dict
 
 def metric_type_get(*, user: Any, name: str) -> MetricType:
     """The metric type, only if this user has data of it (404 otherwise, never 403)."""
-    metric = MetricType.objects.filter(name=name).first()
-    if metric is None:
-        raise NotFound(f"You have no metric named {name[:100]!r}.")
-    has_samples = Sample.objects.filter(user=user, metric=metric).exists()
+    candidates = list(_types_of(user).filter(name=name))
+    # A name the catalog learnt after this user had sent it as unknown: the shared type first.
+    candidates.sort(key=lambda t: t.owner_id is not None)
+    for metric in candidates:
+        if Sample.objects.filter(user=user, metric=metric).exists():
+            return metric
     tables = TABLE_METRICS.get(name, ())
-    if not has_samples and not any(model.objects.filter(user=user).exists() for model, _ in tables):
-        raise NotFound(f"You have no metric named {name[:100]!r}.")
-    return metric
+    if candidates and any(model.objects.filter(user=user).exists() for model, _ in tables):
+        return candidates[0]
+    raise NotFound(f"You have no metric named {name[:100]!r}.")
 
 
-def unit_converter(metric: MetricType, unit: str | None):
-    """(unit shown, converter from the stored unit) for ``?unit=``; 400 for another dimension."""
-    if not unit:
-        return metric.unit, converter(metric.unit, metric.unit)
-    try:
-        return unit, converter(metric.unit, unit)
-    except UnitMismatch:
+Conversions = dict[str, tuple[str, Callable[[float], float]]]
+
+
+def value_converters(*, user: Any, metric: MetricType, unit: str | None) -> Conversions:
+    """Per unit values are stored in: (the unit shown, the conversion to it) for ``?unit=``.
+
+    A known metric's values are all in its canonical unit; an unknown metric's each in the unit
+    it was sent in (so this user's units of it are looked up). 400 for a unit of another dimension.
+    """
+    if metric.is_known:
+        stored = [metric.unit]
+    else:
+        units = Sample.objects.filter(user=user, metric=metric).values_list("unit", flat=True).distinct()
+        stored = sorted(units.order_by())
+    conversions: Conversions = {}
+    for source in stored:
+        try:
+            conversions[source] = (unit or source, converter(source, unit) if unit else identity)
+        except UnitMismatch:
+            raise InvalidPayload(
+                f"{metric.name} is stored in {source or 'no unit'}; it cannot be shown in {unit[:32]}.",
+                details=[{"field": "unit", "reason": "unit_mismatch"}],
+            ) from None
+    return conversions
+
+
+def _one_conversion(metric: MetricType, conversions: Conversions, unit: str | None) -> tuple[str, Callable]:
+    """The conversion of a metric whose values are all in one unit (what buckets need)."""
+    if len(conversions) > 1:
         raise InvalidPayload(
-            f"{metric.name} is stored in {metric.unit}; it cannot be shown in {unit[:32]}.",
-            details=[{"field": "unit", "reason": "unit_mismatch"}],
-        ) from None
+            f"{metric.name} was sent in several units ({', '.join(sorted(conversions))[:200]}); "
+            "ask for resolution=raw, or a unit with ?unit= that they all convert to.",
+            details=[{"field": "unit", "reason": "mixed_units"}],
+        )
+    return next(iter(conversions.values()), (unit or metric.unit, identity))
 
 
 # --- Raw samples with keyset pagination --------------------------------------------------------
@@ -191,15 +236,15 @@ def metric_raw_page(
     ``kind`` picks what sleep_analysis serves (``SLEEP_KINDS``); other metrics have one kind.
     """
     limit = limit or PAGE_SIZE
-    shown_unit, convert = unit_converter(metric, unit)
+    conversions = value_converters(user=user, metric=metric, unit=unit)
     if metric.name == SLEEP and kind == "nights":
         return _sleep_night_page(user=user, start=start, end=end, cursor=cursor, limit=limit)
     if metric.name == SLEEP:
-        model, to_item = SleepStage, partial(_sleep_stage_item, convert=convert, unit=shown_unit)
+        model, to_item = SleepStage, partial(_sleep_stage_item, metric=metric, conversions=conversions)
     elif metric.name in TABLE_METRICS:
         model, to_item = BloodPressure, _bp_item
     else:
-        model, to_item = Sample, partial(_sample_item, convert=convert, unit=shown_unit)
+        model, to_item = Sample, partial(_sample_item, metric=metric, conversions=conversions)
     queryset = model.objects.filter(user=user)
     if model is Sample:
         queryset = queryset.filter(metric=metric)
@@ -219,7 +264,9 @@ def metric_raw_page(
     return Page(items, encode_cursor(rows[-1].start, getattr(rows[-1], tiebreak)) if more else None)
 
 
-def _sample_item(row: Sample, convert, unit: str) -> dict[str, Any]:
+def _sample_item(row: Sample, metric: MetricType, conversions: Conversions) -> dict[str, Any]:
+    stored = metric.unit or row.unit
+    unit, convert = conversions.get(stored) or (stored, identity)  # a unit sent since conversions were read
     return {
         "start": row.start,
         "end": row.end,
@@ -244,7 +291,8 @@ def _bp_item(row: BloodPressure) -> dict[str, Any]:
     }
 
 
-def _sleep_stage_item(row: SleepStage, convert, unit: str) -> dict[str, Any]:
+def _sleep_stage_item(row: SleepStage, metric: MetricType, conversions: Conversions) -> dict[str, Any]:
+    unit, convert = conversions.get(metric.unit) or (metric.unit, identity)
     return {
         "start": row.start,
         "end": row.end,
@@ -337,7 +385,8 @@ def metric_buckets(
             f"{metric.name} is served raw only; use resolution=raw.",
             details=[{"field": "resolution", "reason": "raw_only"}],
         )
-    shown_unit, convert = unit_converter(metric, unit)
+    conversions = value_converters(user=user, metric=metric, unit=unit)
+    shown_unit, convert = _one_conversion(metric, conversions, unit)
     trunc = TRUNCS[resolution]
     samples = _in_range(Sample.objects.filter(user=user, metric=metric), "start", start, end)
     # Whole 15-minute buckets of the window come from the rollups; the partial ones at its edges

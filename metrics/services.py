@@ -14,6 +14,7 @@ from metrics.models import (
     ROLLUP_STEP,
     BloodPressure,
     HealthRecord,
+    MetricType,
     RoutePoint,
     Sample,
     SampleRollup,
@@ -37,7 +38,8 @@ OWNED = {
 def health_data_delete(*, user_id: int, ingestion_id: int | None = None) -> dict[str, int]:
     """Delete this user's rows — only those last stored by ``ingestion_id`` when given.
 
-    Returns counts per table; routes and series go with their workout and are counted too.
+    Returns counts per table; routes and series go with their workout and are counted too, and
+    deleting everything deletes the user's own (unknown) metric names.
     The sample rollups follow: all of the user's go, or the spans the ingestion's samples covered
     are recomputed from the samples left.
     """
@@ -60,6 +62,8 @@ def health_data_delete(*, user_id: int, ingestion_id: int | None = None) -> dict
             counts["workout_series"] = per_model.get(WorkoutSeries._meta.label, 0)
     if ingestion_id is None:
         SampleRollup.objects.filter(user_id=user_id).delete()
+        # The user's own metric names go with their data (the catalog's shared ones stay).
+        counts["metric_types"] = MetricType.objects.filter(owner_id=user_id).delete()[0]
     for span in spans:
         SampleRollup.objects.refresh(
             user_id=user_id, metric_ids=[span["metric_id"]], start=span["first"], end=span["last"] + ROLLUP_STEP
