@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any, NoReturn
 
 from django.conf import settings
@@ -17,7 +18,7 @@ def _refuse(what: str) -> NoReturn:
     raise AppendOnlyError(f"Audit events are append-only: {what} is refused.")
 
 
-class AuditEventQuerySet(partitions.PartitionedQuerySet):
+class AuditEventQuerySet(models.QuerySet):
     """Bulk paths refuse too: overriding ``Model.delete()`` alone is bypassed by ``QuerySet.update/delete``."""
 
     def update(self, **kwargs: Any) -> NoReturn:
@@ -53,7 +54,6 @@ class AuditEvent(partitions.PartitionedModel):
         DENIED = "denied"
 
     occurred_at = models.DateTimeField(default=timezone.now)
-    partition_column = "occurred_at"
     action = models.CharField(max_length=64)
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -72,6 +72,8 @@ class AuditEvent(partitions.PartitionedModel):
     metadata = models.JSONField(default=dict, blank=True)
 
     objects = AuditEventQuerySet.as_manager()
+    # What the app role may do here (healthexport.lib.roles): append and read, nothing else.
+    database_privileges = ("SELECT", "INSERT")
 
     class Meta:
         ordering = ["-occurred_at"]
@@ -88,6 +90,12 @@ class AuditEvent(partitions.PartitionedModel):
 
     def __str__(self) -> str:
         return f"{self.action} {self.outcome} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def first_partition_month(cls) -> date:
+        """The month of the retention cutoff: older partitions are purged, not created again."""
+        cutoff = timezone.now() - timedelta(days=settings.AUDIT_RETENTION_DAYS)
+        return max(partitions.DENSE_FROM, partitions.month_floor(cutoff))
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:

@@ -124,6 +124,22 @@ else:
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DATABASES = {"default": _database}
+# PostgreSQL: the role owning the tables, for migrate and maintenance commands only; DATABASE_URL's
+# role then owns nothing and gets only the privileges it needs (healthexport.lib.roles).
+DATABASE_OWNER = DATABASE_APP_ROLE = None
+DATABASE_OWNER_URL = env.str("DATABASE_OWNER_URL", default="")
+if DATABASE_OWNER_URL and DATABASE_OWNER_URL != DATABASE_URL:
+    if not IS_POSTGRES:
+        _config_error("DATABASE_OWNER_URL needs a PostgreSQL DATABASE_URL.")
+    try:
+        _owner = env.db_url_config(DATABASE_OWNER_URL)
+    except Exception as exc:
+        _config_error(f"DATABASE_OWNER_URL is not a valid database URL ({exc}).")
+    if any(_owner.get(part) != _database.get(part) for part in ("HOST", "PORT", "NAME")):
+        _config_error("DATABASE_OWNER_URL must name the same database as DATABASE_URL; only the role differs.")
+    if _owner["USER"] != _database["USER"]:
+        DATABASE_OWNER = {"USER": _owner["USER"], "PASSWORD": _owner["PASSWORD"]}
+        DATABASE_APP_ROLE = _database["USER"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Debian 12 ships GDAL 3.6. We never parse spatial references from input (routes are built
 # from numbers with SRID 4326), which is what GDAL 3.9's blocking protects against.

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from healthexport.lib.partitions import PartitionedModel, PartitionedQuerySet
+from healthexport.lib.partitions import PartitionedModel
 
 
 class Ingestion(PartitionedModel):
@@ -15,13 +15,11 @@ class Ingestion(PartitionedModel):
     so a body answered 200 can always be reprocessed. No ``updated_at``: only ``status``,
     ``result`` and ``processed_at`` move, once, when processing ends.
 
-    On PostgreSQL the table is partitioned by month of ``received_at`` (raw bodies are the bulk
-    of the stored bytes: old months can go whole). A partitioned table enforces uniqueness only
-    together with ``received_at``: ``public_id`` is unique by construction (UUID4), and "one
-    processed body per user" is kept by the pipeline's per-user lock (ingest.services).
+    On PostgreSQL the table is partitioned by time of ``received_at`` (healthexport.lib.partitions).
+    A partitioned table enforces uniqueness only together with ``received_at``: ``public_id`` is
+    unique by construction (UUID4), and "one processed body per user" is kept by the pipeline's
+    per-user lock (ingest.services).
     """
-
-    partition_column = "received_at"
 
     class Status(models.TextChoices):
         RECEIVED = "received"  # stored, not processed yet, or processing crashed before marking
@@ -60,8 +58,6 @@ class Ingestion(PartitionedModel):
     )
     result = models.JSONField(null=True, blank=True, help_text="The answer sent: counts and item errors.")
     error = models.CharField(max_length=255, blank=True, default="")
-
-    objects = PartitionedQuerySet.as_manager()
 
     class Meta:
         indexes = [

@@ -29,7 +29,6 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.services import record_event
-from healthexport.lib import partitions
 from healthexport.lib.errors import InvalidJson, InvalidPayload
 from ingest import items as hae
 from ingest.models import Ingestion
@@ -73,7 +72,6 @@ SAMPLES = TableSpec(
     values=("end", "qty", "min", "max", "unit", "utc_offset", "context"),
     compared=("end", "qty", "min", "max", "context"),
     range_column="start",
-    partition_column="start",
 )
 BLOOD_PRESSURE = TableSpec(
     model=BloodPressure,
@@ -275,8 +273,6 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
     """
     metrics = _metrics_of(data, report)
     fresh = _fresh_spans(user_id, metrics)
-    for span in fresh.values():
-        partitions.ensure_partitions(Sample._meta.db_table, *span)
     spans = {(metric_id,): span for metric_id, span in fresh.items()}
     with new_row_stream(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, spans=spans) as stream:
         for metric in metrics:
