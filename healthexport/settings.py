@@ -248,6 +248,11 @@ RATELIMIT_USE_CACHE = "default"
 # The failed-auth throttle is a defence in depth: with the cache down it lets requests through to Argon2.
 RATELIMIT_FAIL_OPEN = True
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=2190)
+# Raw bodies of finished exports are dropped after this many days (the rows stay): purge_raw_bodies.
+RAW_BODY_RETENTION_DAYS = env.int("RAW_BODY_RETENTION_DAYS", default=90)
+# An export still "received" this long after it arrived lost its worker (a request lives at most
+# gunicorn's timeout): mark_stale_ingestions and reprocess mark it failed. Default: twice that timeout.
+INGEST_STALE_AFTER_SECONDS = env.int("INGEST_STALE_AFTER_SECONDS", default=2 * env.int("GUNICORN_TIMEOUT", default=300))
 
 # --- Metrics ---------------------------------------------------------------------------------
 # Set: /metrics is served on this port only (by gunicorn's master, see deploy/gunicorn.conf.py),

@@ -43,6 +43,9 @@ class Ingestion(PartitionedModel):
     processed_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     body = models.BinaryField(null=True, blank=True, help_text="zlib-compressed body as received (decompressed).")
+    body_purged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the body was dropped (RAW_BODY_RETENTION_DAYS); the row stays."
+    )
     body_sha256 = models.CharField(max_length=64)
     body_size = models.PositiveBigIntegerField(help_text="Bytes after decompression.")
     content_encoding = models.CharField(max_length=16, blank=True, default="")

@@ -95,6 +95,8 @@ def test_jobs_migrate_and_run_the_maintenance_commands():
     assert commands["healthexport-ensure-partitions"][2] == "ensure_partitions"
     assert commands["healthexport-purge-audit"][2] == "purge_audit"
     assert commands["healthexport-check-data-quality"][2:] == ["check_data_quality", "--fail-on-findings"]
+    assert commands["healthexport-purge-raw-bodies"][2:] == ["purge_raw_bodies"]
+    assert commands["healthexport-mark-stale-ingestions"][2:] == ["mark_stale_ingestions"]
 
 
 def test_only_the_commands_that_need_the_table_owner_get_its_credentials():
