@@ -6,6 +6,6 @@ from healthexport.lib.partitions import merge_into_before_operation
 
 
 class Migration(migrations.Migration):
-    dependencies = [("audit", "0002_compliance_group")]
+    dependencies = [("audit", "0003_actors_as_plain_columns")]
 
     operations = [merge_into_before_operation("audit_auditevent")]

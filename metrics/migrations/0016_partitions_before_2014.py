@@ -11,6 +11,6 @@ from healthexport.lib.partitions import merge_into_before_operation
 
 
 class Migration(migrations.Migration):
-    dependencies = [("metrics", "0010_partition_workouts")]
+    dependencies = [("metrics", "0015_units_from_the_catalog")]
 
     operations = [merge_into_before_operation("metrics_sample", "metrics_workout")]

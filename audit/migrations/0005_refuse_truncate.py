@@ -48,6 +48,6 @@ def reverse(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("audit", "0003_partitions_before_2014")]
+    dependencies = [("audit", "0004_partitions_before_2014")]
 
     operations = [migrations.RunPython(forward, reverse)]
