@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any, NoReturn
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -16,7 +18,7 @@ def _refuse(what: str) -> NoReturn:
     raise AppendOnlyError(f"Audit events are append-only: {what} is refused.")
 
 
-class AuditEventQuerySet(partitions.PartitionedQuerySet):
+class AuditEventQuerySet(models.QuerySet):
     """Bulk paths refuse too: overriding ``Model.delete()`` alone is bypassed by ``QuerySet.update/delete``."""
 
     def update(self, **kwargs: Any) -> NoReturn:
@@ -52,7 +54,6 @@ class AuditEvent(partitions.PartitionedModel):
         DENIED = "denied"
 
     occurred_at = models.DateTimeField(default=timezone.now)
-    partition_column = "occurred_at"
     action = models.CharField(max_length=64)
     # Plain columns, no foreign keys: the trail depends on no other app and outlives the rows it
     # names. The username and key prefix are what the actor was called when it acted.
@@ -69,6 +70,8 @@ class AuditEvent(partitions.PartitionedModel):
     metadata = models.JSONField(default=dict, blank=True)
 
     objects = AuditEventQuerySet.as_manager()
+    # What the app role may do here (healthexport.lib.roles): append and read, nothing else.
+    database_privileges = ("SELECT", "INSERT")
 
     class Meta:
         ordering = ["-occurred_at"]
@@ -85,6 +88,12 @@ class AuditEvent(partitions.PartitionedModel):
 
     def __str__(self) -> str:
         return f"{self.action} {self.outcome} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def first_partition_month(cls) -> date:
+        """The month of the retention cutoff: older partitions are purged, not created again."""
+        cutoff = timezone.now() - timedelta(days=settings.AUDIT_RETENTION_DAYS)
+        return max(partitions.DENSE_FROM, partitions.month_floor(cutoff))
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:

@@ -85,8 +85,9 @@ class PurgeResult:
 def audit_purge(*, retention_days: int, dry_run: bool = False) -> PurgeResult:
     """Remove the events older than ``retention_days`` and record ``audit.purged`` with the counts.
 
-    PostgreSQL: detaches and drops the monthly partitions that end before the cutoff (the partition
-    straddling it keeps all its rows until it has expired entirely); the append-only trigger stays.
+    PostgreSQL: detaches and drops the partitions (months, past years) that end before the cutoff
+    (the partition straddling it keeps all its rows until it has expired entirely); the
+    append-only trigger stays.
     SQLite: deletes the rows, through the one named path that bypasses the model's guard.
     One transaction, so the removal and its event commit together.
     """
@@ -94,16 +95,18 @@ def audit_purge(*, retention_days: int, dry_run: bool = False) -> PurgeResult:
     table = AuditEvent._meta.db_table
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            expired = [
-                partition.name
+            rows = {
+                partition.name: partitions.count_rows(partition.name)
                 for partition in partitions.list_partitions(table)
                 if datetime(partition.end.year, partition.end.month, partition.end.day, tzinfo=UTC) <= cutoff
-            ]
-            events = sum(partitions.count_rows(name) for name in expired)
+            }
+            # The empty "before 2014" partition stays: the window below would create it again.
+            expired = [name for name, count in rows.items() if count or name != partitions.before_partition_name(table)]
+            events = sum(rows.values())
             if not dry_run:
                 for name in expired:
                     partitions.drop_partition(table, name)
-                partitions.ensure_partitions_ahead(table)
+                partitions.ensure_window(table, first_month=AuditEvent.first_partition_month())
         else:
             expired = []
             rows = AuditEvent.objects.filter(occurred_at__lt=cutoff)

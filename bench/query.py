@@ -69,7 +69,6 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from django.contrib.auth import get_user_model
 
-    from healthexport.lib import partitions
     from metrics import export, queries
     from metrics.models import MetricType, Sample, SampleRollup
 
@@ -81,7 +80,6 @@ def main() -> None:
     if Sample.objects.filter(user=user, metric=metric).count() < wanted:
         started = time.perf_counter()
         Sample.objects.filter(user=user).delete()
-        partitions.ensure_partitions(Sample._meta.db_table, dt.date(2024, 1, 1), dt.date(2024, 12, 1))
         with connection.cursor() as cursor:
             cursor.execute(
                 """

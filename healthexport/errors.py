@@ -20,6 +20,12 @@ logger = logging.getLogger(__name__)
 
 JSON_PATH_PREFIXES = ("/v1/", "/health", "/ready", "/metrics")
 
+# SQLSTATEs a retry can get past: the connection (class 08), a serialization failure or deadlock,
+# a server shutting down or starting, too many connections. Not "out of shared memory" (53200,
+# e.g. the lock table full), a statement timeout or a data error: retrying repeats them, and a 503
+# would have the app retry for ever.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "53300"})
+
 
 # DRF's built-in exceptions, mapped to our stable codes.
 DRF_CODES: list[tuple[type[Exception], str]] = [
@@ -46,9 +52,24 @@ def _validation_details(detail: Any, path: str = "") -> list[dict[str, Any]]:
     return [{"field": path or None, "reason": getattr(detail, "code", "invalid"), "message": str(detail)}]
 
 
+def is_retryable_database_error(exc: BaseException) -> bool:
+    """Whether a client's retry can get past this database error (answered 503), or it is a fault
+    that retrying only repeats (Django's 500)."""
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    if sqlstate := getattr(cause, "sqlstate", None):
+        return sqlstate.startswith("08") or sqlstate in RETRYABLE_SQLSTATES
+    # No SQLSTATE: psycopg's own connection failures (refused, timed out, lost); on SQLite, a
+    # lock wait that timed out.
+    return type(cause).__module__.startswith("psycopg") or "database is locked" in str(cause)
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF EXCEPTION_HANDLER: every API error leaves in the contract's shape."""
-    if isinstance(exc, (OperationalError, InterfaceError)):
+    if is_retryable_database_error(exc):
         logger.error("database unavailable: %s", exc.__class__.__name__)
         exc = ServiceUnavailable("The database is unreachable; nothing was stored. Retry later.")
     elif isinstance(exc, DatabaseError):

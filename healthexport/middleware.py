@@ -7,11 +7,10 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
 
-from healthexport.errors import wants_json
+from healthexport.errors import is_retryable_database_error, wants_json
 from healthexport.lib.errors import error_response
 from healthexport.lib.http import declared_length
 from healthexport.lib.logging import UNSET, bind_log_context, log_context, user_id_var
@@ -39,7 +38,7 @@ class RequestIdMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """A database outage outside DRF views (admin, middleware) is a 503 for the API paths."""
-        if isinstance(exception, (OperationalError, InterfaceError)) and request.path.startswith("/v1/"):
+        if request.path.startswith("/v1/") and is_retryable_database_error(exception):
             return error_response(503, "service_unavailable", "The database is unreachable; retry later.")
         return None
 

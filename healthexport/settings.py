@@ -133,6 +133,22 @@ else:
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DATABASES = {"default": _database}
+# PostgreSQL: the role owning the tables, for migrate and maintenance commands only; DATABASE_URL's
+# role then owns nothing and gets only the privileges it needs (healthexport.lib.roles).
+DATABASE_OWNER = DATABASE_APP_ROLE = None
+DATABASE_OWNER_URL = env.str("DATABASE_OWNER_URL", default="")
+if DATABASE_OWNER_URL and DATABASE_OWNER_URL != DATABASE_URL:
+    if not IS_POSTGRES:
+        _config_error("DATABASE_OWNER_URL needs a PostgreSQL DATABASE_URL.")
+    try:
+        _owner = env.db_url_config(DATABASE_OWNER_URL)
+    except Exception as exc:
+        _config_error(f"DATABASE_OWNER_URL is not a valid database URL ({exc}).")
+    if any(_owner.get(part) != _database.get(part) for part in ("HOST", "PORT", "NAME")):
+        _config_error("DATABASE_OWNER_URL must name the same database as DATABASE_URL; only the role differs.")
+    if _owner["USER"] != _database["USER"]:
+        DATABASE_OWNER = {"USER": _owner["USER"], "PASSWORD": _owner["PASSWORD"]}
+        DATABASE_APP_ROLE = _database["USER"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Debian 12 ships GDAL 3.6. We never parse spatial references from input (routes are built
 # from numbers with SRID 4326), which is what GDAL 3.9's blocking protects against.
@@ -265,6 +281,11 @@ RATELIMIT_USE_CACHE = "default"
 # The failed-auth throttle is a defence in depth: with the cache down it lets requests through to Argon2.
 RATELIMIT_FAIL_OPEN = True
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=2190)
+# Raw bodies of finished exports are dropped after this many days (the rows stay): purge_raw_bodies.
+RAW_BODY_RETENTION_DAYS = env.int("RAW_BODY_RETENTION_DAYS", default=90)
+# An export still "received" this long after it arrived lost its worker (a request lives at most
+# gunicorn's timeout): mark_stale_ingestions and reprocess mark it failed. Default: twice that timeout.
+INGEST_STALE_AFTER_SECONDS = env.int("INGEST_STALE_AFTER_SECONDS", default=2 * env.int("GUNICORN_TIMEOUT", default=300))
 
 # --- Metrics ---------------------------------------------------------------------------------
 # Set: /metrics is served on this port only (by gunicorn's master, see deploy/gunicorn.conf.py),

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 
 from healthexport.lib.admin import FixedCountPaginator, ReadOnlyAdminMixin
 from ingest.models import Ingestion
-from ingest.services import ingestion_process
+from ingest.services import RawBodyPurged, ingestion_process
 
 COUNT_FIELDS = ("received", "stored", "updated", "duplicates", "rejected")
 
@@ -43,6 +43,7 @@ class IngestionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "processed_at",
         "body_size",
         "body_sha256",
+        "body_purged_at",
         "content_encoding",
         "idempotency_key",
         "automation",
@@ -70,11 +71,16 @@ class IngestionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Reprocess selected failed or unfinished exports")
     def reprocess(self, request: HttpRequest, queryset: QuerySet[Ingestion]) -> None:
-        done = failed = 0
+        done = failed = gone = 0
         for ingestion in queryset.filter(status__in=[Ingestion.Status.RECEIVED, Ingestion.Status.FAILED]):
             try:
                 ingestion_process(ingestion=ingestion, request=request)
                 done += 1
+            except RawBodyPurged:
+                gone += 1
             except Exception:  # recorded on the ingestion itself; keep going
                 failed += 1
-        self.message_user(request, f"Reprocessed {done} export(s); {failed} failed again.", messages.INFO)
+        message = f"Reprocessed {done} export(s); {failed} failed again."
+        if gone:
+            message += f" {gone} had no body left to reprocess (purged after RAW_BODY_RETENTION_DAYS)."
+        self.message_user(request, message, messages.INFO)

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from healthexport.lib.partitions import PartitionedModel, PartitionedQuerySet
+from healthexport.lib.partitions import PartitionedModel
 
 
 class Ingestion(PartitionedModel):
@@ -15,13 +15,11 @@ class Ingestion(PartitionedModel):
     so a body answered 200 can always be reprocessed. No ``updated_at``: only ``status``,
     ``result`` and ``processed_at`` move, once, when processing ends.
 
-    On PostgreSQL the table is partitioned by month of ``received_at`` (raw bodies are the bulk
-    of the stored bytes: old months can go whole). A partitioned table enforces uniqueness only
-    together with ``received_at``: ``public_id`` is unique by construction (UUID4), and "one
-    processed body per user" is kept by the pipeline's per-user lock (ingest.services).
+    On PostgreSQL the table is partitioned by time of ``received_at`` (healthexport.lib.partitions).
+    A partitioned table enforces uniqueness only together with ``received_at``: ``public_id`` is
+    unique by construction (UUID4), and "one processed body per user" is kept by the pipeline's
+    per-user lock (ingest.services).
     """
-
-    partition_column = "received_at"
 
     class Status(models.TextChoices):
         RECEIVED = "received"  # stored, not processed yet, or processing crashed before marking
@@ -45,6 +43,9 @@ class Ingestion(PartitionedModel):
     processed_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
     body = models.BinaryField(null=True, blank=True, help_text="zlib-compressed body as received (decompressed).")
+    body_purged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the body was dropped (RAW_BODY_RETENTION_DAYS); the row stays."
+    )
     body_sha256 = models.CharField(max_length=64)
     body_size = models.PositiveBigIntegerField(help_text="Bytes after decompression.")
     content_encoding = models.CharField(max_length=16, blank=True, default="")
@@ -60,8 +61,6 @@ class Ingestion(PartitionedModel):
     )
     result = models.JSONField(null=True, blank=True, help_text="The answer sent: counts and item errors.")
     error = models.CharField(max_length=255, blank=True, default="")
-
-    objects = PartitionedQuerySet.as_manager()
 
     class Meta:
         indexes = [

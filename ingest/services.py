@@ -25,12 +25,12 @@ from typing import Any
 import msgspec
 import psycopg
 from django.db import connection, transaction
-from django.db.models import Exists
+from django.db.models import Count, Exists, Sum
+from django.db.models.functions import Length
 from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.services import record_event
-from healthexport.lib import partitions
 from healthexport.lib.errors import ApiError, IdempotencyKeyReused, InvalidJson, InvalidPayload
 from ingest import items as hae
 from ingest.models import Ingestion
@@ -74,7 +74,6 @@ SAMPLES = TableSpec(
     values=("end", "qty", "min", "max", "unit", "utc_offset", "context"),
     compared=("end", "qty", "min", "max", "context"),
     range_column="start",
-    partition_column="start",
 )
 BLOOD_PRESSURE = TableSpec(
     model=BloodPressure,
@@ -252,6 +251,8 @@ def ingestion_process(
 ) -> dict:
     """Parse, validate and store a stored export; idempotent (safe to re-run on any status)."""
     if body is None:
+        if ingestion.body is None:
+            raise RawBodyPurged(ingestion)
         body = zlib.decompress(ingestion.body)
     try:
         data = parse_payload(body)
@@ -288,6 +289,17 @@ def ingestion_process(
     return answer
 
 
+class RawBodyPurged(Exception):
+    """The export's raw body was dropped by ``purge_raw_bodies``: there is nothing to reprocess."""
+
+    def __init__(self, ingestion: Ingestion):
+        when = f"{ingestion.body_purged_at:%Y-%m-%d}" if ingestion.body_purged_at else "earlier"
+        super().__init__(
+            f"The raw body of ingestion {ingestion.public_id} is gone: it was purged {when} "
+            "(RAW_BODY_RETENTION_DAYS). Only its counts, hash and status remain; the phone would have to send it again."
+        )
+
+
 def write_payload(
     *, user_id: int, ingestion_id: int, data: Payload, types: dict[str, MetricType | ItemError], report: IngestReport
 ) -> None:
@@ -300,8 +312,6 @@ def write_payload(
     """
     metrics = _metrics_of(data, types, report)
     fresh = _fresh_spans(user_id, metrics)
-    for span in fresh.values():
-        partitions.ensure_partitions(Sample._meta.db_table, *span)
     spans = {(metric_id,): span for metric_id, span in fresh.items()}
     with new_row_stream(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, spans=spans) as stream:
         for metric in metrics:
@@ -650,3 +660,69 @@ def user_data_delete(*, user: Any, request: HttpRequest | None = None) -> dict[s
         )
     invalidate_user_stats(user.pk)
     return counts
+
+
+def ingestions_mark_stale(*, older_than: dt.timedelta) -> int:
+    """Mark failed the exports still ``received`` after ``older_than``: their worker died (a crash,
+    an out-of-memory kill, a timeout) before processing could mark them, so only this finds them
+    for ``reprocess --status failed`` and the admin. Returns how many."""
+    stale = Ingestion.objects.filter(status=Ingestion.Status.RECEIVED, received_at__lt=timezone.now() - older_than)
+    marked = stale.update(status=Ingestion.Status.FAILED, error="stale: processing never finished")
+    if marked:
+        logger.warning("marked %d stale ingestion(s) failed", marked)
+    return marked
+
+
+# Bodies whose processing ended: a failed (or still received) one waits for reprocessing.
+PURGEABLE = (
+    Ingestion.Status.PROCESSED,
+    Ingestion.Status.PARTIAL,
+    Ingestion.Status.DUPLICATE,
+    Ingestion.Status.REJECTED,
+)
+PURGE_BATCH = 500
+
+
+@dataclass(frozen=True)
+class RawBodyPurge:
+    cutoff: dt.datetime
+    ingestions: int
+    bytes: int
+
+
+def raw_bodies_purge(*, retention_days: int, include_failed: bool = False, dry_run: bool = False) -> RawBodyPurge:
+    """Drop the raw bodies of exports received before the cutoff, keeping their rows.
+
+    The bytes are nulled in place, ``PURGE_BATCH`` rows per transaction, each batch audited
+    (``ingest.bodies_purged``) with its counts in the same transaction. Rows must stay (their
+    hash recognises a re-send, the owner API lists them), so the ingestion partitions cannot be
+    dropped whole; the TOAST space the bytes held is reused by later bodies once vacuumed.
+    """
+    cutoff = timezone.now() - dt.timedelta(days=retention_days)
+    statuses = (*PURGEABLE, Ingestion.Status.FAILED) if include_failed else PURGEABLE
+    expired = Ingestion.objects.filter(received_at__lt=cutoff, status__in=statuses, body__isnull=False)
+    if dry_run:
+        totals = expired.aggregate(ingestions=Count("pk"), bytes=Sum(Length("body")))
+        return RawBodyPurge(cutoff, totals["ingestions"], totals["bytes"] or 0)
+    ingestions = purged_bytes = 0
+    while True:
+        with transaction.atomic():
+            batch = list(expired.order_by("received_at").values_list("pk", Length("body"))[:PURGE_BATCH])
+            if not batch:
+                break
+            ids = [pk for pk, _ in batch]
+            size = sum(length for _, length in batch)
+            expired.filter(pk__in=ids).update(body=None, body_purged_at=timezone.now())
+            record_event(
+                action="ingest.bodies_purged",
+                metadata={
+                    "ingestions": len(ids),
+                    "bytes": size,
+                    "retention_days": retention_days,
+                    "cutoff": cutoff.isoformat(),
+                    "include_failed": include_failed,
+                },
+            )
+        ingestions, purged_bytes = ingestions + len(ids), purged_bytes + size
+    logger.info("purged %d raw bod(ies), %d bytes", ingestions, purged_bytes)
+    return RawBodyPurge(cutoff, ingestions, purged_bytes)

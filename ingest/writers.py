@@ -22,7 +22,6 @@ import orjson
 import psycopg
 from django.db import connection, models
 
-from healthexport.lib import partitions
 from ingest.report import Counts
 from metrics.models import RoutePoint, Workout, WorkoutSeries
 
@@ -45,8 +44,6 @@ class TableSpec:
     compared: tuple[str, ...]
     range_column: str | None
     json_columns: frozenset[str] = frozenset()
-    # On PostgreSQL the table is partitioned by month on this key column (see healthexport.partitions).
-    partition_column: str | None = None
 
 
 @dataclass(slots=True)
@@ -293,8 +290,7 @@ class NewRowStream:
 def new_row_stream(
     spec: TableSpec, *, user_id: int, ingestion_id: int, spans: dict[tuple, Span]
 ) -> Iterator[NewRowStream]:
-    """A ``NewRowStream`` over ``spans``. The caller ensures their partitions beforehand: no
-    other statement can run while the COPY is open."""
+    """A ``NewRowStream`` over ``spans`` (no other statement can run while the COPY is open)."""
     columns = ("user_id", *spec.key, *spec.values, "ingestion_id")
     # Without spans every row is "outside": no COPY to open (a few ms saved per small export).
     copy = row_stream(spec.model._meta.db_table, columns, spec.json_columns) if spans else nullcontext(_no_rows)
@@ -342,9 +338,6 @@ def write_rows(spec: TableSpec, *, user_id: int, ingestion_id: int, rows: Sequen
         else:
             changed_rows.append(row)
             row.counts.updated += 1
-    if spec.partition_column is not None and new_rows:
-        at = spec.key.index(spec.partition_column)
-        partitions.ensure_partitions_for(spec.model._meta.db_table, {row.key[at] for row in new_rows})
     insert_rows(
         spec.model._meta.db_table,
         ("user_id", *spec.key, *spec.values, "ingestion_id"),
@@ -377,8 +370,6 @@ def write_workouts(*, user_id: int, ingestion_id: int, workouts: Sequence[Any], 
     series whole."""
     if not workouts:
         return
-    # A new workout, or a re-sent one whose start moved, may be the first of its month.
-    partitions.ensure_partitions_for(Workout._meta.db_table, [w.fields["start"] for w in workouts])
     stored = {
         external_id: (pk, digest)
         for external_id, pk, digest in Workout.objects.filter(

@@ -68,7 +68,7 @@ class MetricType(models.Model):
         return bool(self.unit)
 
 
-class SampleQuerySet(partitions.PartitionedQuerySet):
+class SampleQuerySet(models.QuerySet):
     def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Sample]:
         objs = list(objs)
         created = super().bulk_create(objs, *args, **kwargs)
@@ -90,7 +90,6 @@ class Sample(partitions.PartitionedModel):
     # metric look-ups, and Django still cascades a user's deletion. A missing source is stored
     # as "", so it is part of the key like any other.
     pk = models.CompositePrimaryKey("user", "metric", "start", "source")
-    partition_column = "start"
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
@@ -339,13 +338,12 @@ class Workout(partitions.PartitionedModel):
     """A workout (export format v1 or v2). ``external_id`` is the app's stable UUID (v2) or a key
     derived from name and start (v1, which has none).
 
-    On PostgreSQL the table is partitioned by month of ``start``, like samples. A partitioned
+    On PostgreSQL the table is partitioned by time of ``start``, like samples. A partitioned
     table enforces uniqueness only together with ``start``: ``public_id`` is unique by
     construction (UUID4), and one workout per ``external_id`` is kept by the ingest pipeline,
     which looks re-sent workouts up by it under the per-user lock (ingest.writers).
     """
 
-    partition_column = "start"
     id = models.BigAutoField(primary_key=True)
     public_id = models.UUIDField(default=uuid.uuid4, editable=False, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -363,8 +361,6 @@ class Workout(partitions.PartitionedModel):
     fields = models.JSONField(default=dict, blank=True, help_text="Every other field, as sent.")
     content_hash = models.CharField(max_length=64, help_text="SHA-256 of the item as sent: re-sends compare it.")
     ingestion_id = models.BigIntegerField()
-
-    objects = partitions.PartitionedQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -5,12 +5,28 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
 from accounts.services import api_key_create
 
 ALL_SCOPES = [ApiKey.Scope.INGEST, ApiKey.Scope.READ, ApiKey.Scope.DELETE]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_past_the_truncate_guard():
+    """Tests that commit (``transaction=True``, ``live_server``) are cleaned up with one TRUNCATE of
+    every table, which the audit trail's trigger refuses, as it must in production. The test
+    database's superuser runs that one statement in replica mode, where ordinary triggers do not fire."""
+    original = PostgresOperations.execute_sql_flush
+
+    def execute_sql_flush(self: PostgresOperations, sql_list: list[str]) -> None:
+        original(self, ["SET LOCAL session_replication_role = replica", *sql_list])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(PostgresOperations, "execute_sql_flush", execute_sql_flush)
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -5,8 +5,8 @@ monthly partitions keep its indexes small and let a BRIN index on ``start`` serv
 scans. A partitioned table's primary key must contain the partition key, hence
 ``PRIMARY KEY (id, start)``; Django's state keeps ``id`` as the primary key, which stays
 unique (one identity sequence). Partitions are created by ``healthexport.lib.partitions``: ahead of
-time after migrate and by ``manage.py ensure_partitions``, and on demand for any month an
-export writes (Apple Health history goes back to 2014). There is no DEFAULT partition.
+time after migrate and by ``manage.py ensure_partitions`` (see that module for the layout).
+There is no DEFAULT partition.
 
 The table is empty when this runs (it was created by 0001 in the same release), so it is
 dropped and re-created rather than converted. SQLite keeps the plain table.
@@ -46,7 +46,7 @@ def partition(apps, schema_editor):
     schema_editor.execute(CREATE_PARTITIONED)
     from healthexport.lib import partitions
 
-    partitions.ensure_partitions_ahead("metrics_sample", using=schema_editor.connection.alias)
+    partitions.ensure_window("metrics_sample", using=schema_editor.connection.alias)
 
 
 def unpartition(apps, schema_editor):

@@ -13,7 +13,7 @@ import datetime as dt
 
 from django.db import migrations
 
-from healthexport.lib.partitions import ensure_partitions, month_floor
+from healthexport.lib.partitions import DENSE_FROM, ensure_window, month_floor
 
 BATCH = 1000
 STAGE_COLUMNS = 'user_id, start, "end", stage, source, qty, unit, utc_offset, ingestion_id'
@@ -64,7 +64,7 @@ def stages_into_samples(apps, schema_editor):
     if connection.vendor == "postgresql":
         first = SleepStage.objects.order_by("start").values_list("start", flat=True).first()
         last = SleepStage.objects.order_by("-start").values_list("start", flat=True).first()
-        ensure_partitions("metrics_sample", month_floor(first), month_floor(last))
+        ensure_window("metrics_sample", first_month=max(DENSE_FROM, min(month_floor(first), month_floor(last))))
         insert, conflict = "INSERT INTO", " ON CONFLICT DO NOTHING"
     else:
         insert, conflict = "INSERT OR IGNORE INTO", ""

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -22,6 +20,10 @@ def _partition_rows(name: str) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def _names() -> set[str]:
+    return {partition.name for partition in partitions.list_partitions(TABLE)}
+
+
 def test_the_table_is_partitioned_by_month_with_a_brin_index():
     with connection.cursor() as cursor:
         cursor.execute("SELECT partstrat FROM pg_partitioned_table WHERE partrelid = %s::regclass", [TABLE])
@@ -32,46 +34,40 @@ def test_the_table_is_partitioned_by_month_with_a_brin_index():
     assert any("PRIMARY KEY" in d or "(id, occurred_at)" in d for d in definitions)
 
 
-def test_migrate_created_this_month_and_the_next_three():
+def test_migrate_created_the_window_from_the_retention_cutoff_to_three_months_ahead():
     this_month = partitions.month_floor(timezone.now())
-    names = {partition.name for partition in partitions.list_partitions(TABLE)}
+    first = AuditEvent.first_partition_month()
+    names = _names()
 
     for ahead in range(partitions.AHEAD_MONTHS + 1):
         assert partitions.partition_name(TABLE, partitions.add_months(this_month, ahead)) in names
+    assert partitions.year_partition_name(TABLE, first.year) in names
+    assert partitions.year_partition_name(TABLE, first.year - 1) not in names
+    assert partitions.before_partition_name(TABLE) in names
 
 
-def test_writing_in_2015_creates_that_months_partition():
-    assert "audit_auditevent_p2015_06" not in {p.name for p in partitions.list_partitions(TABLE)}
+def test_a_back_dated_event_within_retention_lands_in_its_years_partition():
+    last_year = timezone.now().year - 1
+    record_event(action="ingest.accepted", occurred_at=utc(last_year, 6, 30, 23, 59))
 
-    record_event(action="ingest.accepted", occurred_at=utc(2015, 6, 30, 23, 59))
-
-    assert _partition_rows("audit_auditevent_p2015_06") == ["ingest.accepted"]
-    assert AuditEvent.objects.filter(occurred_at__year=2015).count() == 1
+    assert _partition_rows(f"audit_auditevent_p{last_year}") == ["ingest.accepted"]
 
 
-def test_bulk_create_creates_the_partitions_it_needs():
-    AuditEvent.objects.bulk_create([AuditEvent(action="backfill", occurred_at=utc(2016, month, 2)) for month in (1, 3)])
+def test_writing_never_creates_a_partition():
+    """The app role owns no table: an event outside the window is refused, not given a partition."""
+    before = _names()
+    first = AuditEvent.first_partition_month()
 
-    assert _partition_rows("audit_auditevent_p2016_01") == ["backfill"]
-    assert _partition_rows("audit_auditevent_p2016_03") == ["backfill"]
+    with pytest.raises(IntegrityError, match="no partition"), transaction.atomic():
+        record_event(action="ingest.accepted", occurred_at=utc(first.year - 1, 6, 1))
 
-
-def test_ensure_partitions_creates_a_range_of_months_once():
-    created = partitions.ensure_partitions(TABLE, date(2017, 11, 1), date(2018, 2, 1))
-
-    assert created == [f"{TABLE}_p2017_11", f"{TABLE}_p2017_12", f"{TABLE}_p2018_01", f"{TABLE}_p2018_02"]
-    assert partitions.ensure_partitions(TABLE, date(2017, 11, 1), date(2018, 2, 1)) == []
+    assert _names() == before
 
 
-def test_a_partition_created_in_a_rolled_back_transaction_is_created_again():
-    def audited_change_that_fails() -> None:
-        with transaction.atomic():
-            record_event(action="first", occurred_at=utc(2014, 2, 3))
-            raise RuntimeError("the audited change failed")
+def test_ensure_window_creates_what_is_missing_once():
+    partitions.drop_partition(TABLE, partitions.partition_name(TABLE, partitions.month_floor(timezone.now())))
 
-    with pytest.raises(RuntimeError):
-        audited_change_that_fails()
+    created = partitions.ensure_window(TABLE)
 
-    record_event(action="second", occurred_at=utc(2014, 2, 4))
-
-    assert _partition_rows("audit_auditevent_p2014_02") == ["second"]
+    assert created == [partitions.partition_name(TABLE, partitions.month_floor(timezone.now()))]
+    assert partitions.ensure_window(TABLE) == []

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import date
 from io import StringIO
 
 import pytest
@@ -14,16 +15,17 @@ from tests.audit.conftest import utc
 
 pytestmark = pytest.mark.django_db
 
-# With 2190 days of retention the cutoff is 2020-11-26 12:00 UTC: October 2020 has expired entirely,
-# November 2020 straddles the cutoff.
+# With 2190 days of retention the cutoff is 2020-11-26 12:00 UTC: 2019 and everything before 2014
+# have expired entirely, 2020 (one partition, a past year) straddles the cutoff.
 NOW = utc(2026, 11, 25, 12, 0)
 
 
 @pytest.fixture
 def trail(settings):
     settings.AUDIT_RETENTION_DAYS = 2190
+    partitions.ensure_window("audit_auditevent", first_month=date(2019, 1, 1))
     with time_machine.travel(NOW, tick=False):
-        for moment in (utc(2015, 1, 10), utc(2020, 10, 31, 23, 59), utc(2020, 11, 2), utc(2026, 11, 1)):
+        for moment in (utc(2013, 5, 1), utc(2019, 12, 31, 23, 59), utc(2020, 11, 2), utc(2026, 11, 1)):
             record_event(action="ingest.accepted", occurred_at=moment)
         yield
 
@@ -60,13 +62,14 @@ def test_it_drops_whole_expired_partitions_and_keeps_the_straddling_one():
         == "Purged 2 audit event(s) older than 2020-11-26 12:00 UTC (retention 2190 days; 2 partition(s) dropped).\n"
     )
     names = {p.name for p in partitions.list_partitions("audit_auditevent")}
-    assert "audit_auditevent_p2015_01" not in names and "audit_auditevent_p2020_10" not in names
-    assert "audit_auditevent_p2020_11" in names
+    assert "audit_auditevent_p2019" not in names
+    assert "audit_auditevent_p2020" in names
+    assert partitions.count_rows("audit_auditevent_before_2014") == 0  # dropped, then created again empty
     # The 2020-11-02 row is older than the cutoff but its partition is not entirely expired.
     assert _remaining_years() == [2020, 2026]
     purged = AuditEvent.objects.get(action="audit.purged")
     assert purged.metadata["events"] == 2
-    assert sorted(purged.metadata["partitions"]) == ["audit_auditevent_p2015_01", "audit_auditevent_p2020_10"]
+    assert sorted(purged.metadata["partitions"]) == ["audit_auditevent_before_2014", "audit_auditevent_p2019"]
     assert purged.metadata["retention_days"] == 2190
 
 
@@ -78,7 +81,7 @@ def test_it_leaves_the_append_only_trigger_on_the_remaining_partitions():
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_trigger WHERE tgname = 'audit_auditevent_append_only' "
-            "AND tgrelid = 'audit_auditevent_p2020_11'::regclass"
+            "AND tgrelid = 'audit_auditevent_p2020'::regclass"
         )
         assert cursor.fetchone() == (1,)
 

@@ -72,9 +72,13 @@ def test_every_pod_reads_the_configmap_and_secret_that_exist_and_the_probes_host
     for name, pod in pod_specs().items():
         [container] = pod["containers"]
         sources = {(next(iter(source)), next(iter(source.values()))["name"]) for source in container["envFrom"]}
-        assert sources == {("configMapRef", "healthexport"), ("secretRef", "healthexport")}, name
+        assert sources - {("secretRef", "healthexport-owner")} == {
+            ("configMapRef", "healthexport"),
+            ("secretRef", "healthexport"),
+        }, name
         assert pod["securityContext"]["runAsNonRoot"] is True, name
     assert {"SECRET_KEY", "DATABASE_URL", "REDIS_URL"} <= set(secret["stringData"])
+    assert "DATABASE_OWNER_URL" not in secret["stringData"]
     assert "localhost" in configmap["data"]["ALLOWED_HOSTS"].split(",")
 
 
@@ -91,6 +95,19 @@ def test_jobs_migrate_and_run_the_maintenance_commands():
     assert commands["healthexport-ensure-partitions"][2] == "ensure_partitions"
     assert commands["healthexport-purge-audit"][2] == "purge_audit"
     assert commands["healthexport-check-data-quality"][2:] == ["check_data_quality", "--fail-on-findings"]
+    assert commands["healthexport-purge-raw-bodies"][2:] == ["purge_raw_bodies"]
+    assert commands["healthexport-mark-stale-ingestions"][2:] == ["mark_stale_ingestions"]
+
+
+def test_only_the_commands_that_need_the_table_owner_get_its_credentials():
+    owner_secret = resources()[("Secret", "healthexport-owner")]
+    assert set(owner_secret["stringData"]) == {"DATABASE_OWNER_URL"}
+    with_owner = {
+        name
+        for name, pod in pod_specs().items()
+        if {"secretRef": {"name": "healthexport-owner"}} in pod["containers"][0]["envFrom"]
+    }
+    assert with_owner == {"healthexport-migrate", "healthexport-ensure-partitions", "healthexport-purge-audit"}
 
 
 def test_the_hpa_scales_the_deployment():

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from django.db import DatabaseError, connection, transaction
+
+from healthexport.errors import api_exception_handler
+from healthexport.middleware import RequestIdMiddleware
 
 
 @pytest.mark.embedded
@@ -48,3 +52,36 @@ def test_an_unknown_host_on_a_page_is_plain_text_naming_the_setting(client):
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/plain")
     assert b"ALLOWED_HOSTS" in response.content
+
+
+def _database_error(sqlstate: str) -> DatabaseError:
+    """A real error of the database with this SQLSTATE, as Django raises it."""
+    with pytest.raises(DatabaseError) as caught, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DO $$ BEGIN RAISE EXCEPTION 'test' USING ERRCODE = '{sqlstate}'; END $$")
+    return caught.value
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("sqlstate", "status"),
+    [
+        ("08006", 503),  # connection failure
+        ("40001", 503),  # serialization failure
+        ("57P01", 503),  # the server is shutting down
+        ("53200", 500),  # out of shared memory: the lock table is full
+        ("57014", 500),  # statement timeout
+        ("23514", 500),  # a row no partition takes
+    ],
+)
+def test_only_database_errors_a_retry_can_get_past_are_503(sqlstate, status, rf):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLSTATEs are PostgreSQL's")
+    error = _database_error(sqlstate)
+    request = rf.post("/v1/ingest")
+
+    answer = api_exception_handler(error, {"request": request})
+    outside_drf = RequestIdMiddleware(lambda request: None).process_exception(request, error)
+
+    # None: Django's 500 handler answers ("server_error"), the app does not retry for ever.
+    assert (answer.status_code if answer else 500) == status
+    assert (outside_drf.status_code if outside_drf else 500) == status

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from io import StringIO
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.db import connection
 
 from healthexport.lib import partitions
@@ -60,8 +62,13 @@ def test_rebuild_table_partitions_a_table_keeping_rows_constraints_and_indexes(s
         partitions.rebuild_table(editor, "scratch", partition_column="at", primary_key=["id", "at"])
 
     assert is_partitioned("scratch")
-    assert {p.name for p in partitions.list_partitions("scratch")} >= {"scratch_p2015_03", "scratch_p2024_12"}
-    assert query("SELECT count(*) FROM scratch_p2015_03") == [(2,)]
+    # Past years from the oldest row on, one partition each.
+    assert {p.name for p in partitions.list_partitions("scratch")} >= {
+        "scratch_before_2014",
+        "scratch_p2015",
+        "scratch_p2024",
+    }
+    assert query("SELECT count(*) FROM scratch_p2015") == [(2,)]
     assert before <= constraint_names("scratch")
     indexes = {name for (name,) in query("SELECT indexname FROM pg_indexes WHERE tablename = 'scratch'")}
     assert {"scratch_pkey", "scratch_user_at", "scratch_natural_key", "scratch_at_brin"} <= indexes
@@ -81,25 +88,51 @@ def test_the_big_tables_are_partitioned_by_month_with_brin(table):
     assert query("SELECT 1 FROM pg_indexes WHERE tablename = %s AND indexdef LIKE '%%USING brin%%'", [table])
 
 
-def test_a_workout_of_an_old_month_gets_its_partition_and_moves_when_its_start_does(alice):
+def test_a_workout_of_an_old_year_lands_in_its_partition_and_moves_when_its_start_does(alice):
     workout = {"id": "W1", "name": "Walk", "start": "2015-03-14 08:00:00 +0100", "end": "2015-03-14 09:00:00 +0100"}
     series = [{"date": "2015-03-14 08:00:00 +0100", "qty": 90, "units": "count/min"}]
     ingest_export(user=alice, api_key=None, body=json.dumps({"data": {"workouts": [workout]}}).encode())
-    assert query("SELECT count(*) FROM metrics_workout_p2015_03") == [(1,)]
+    assert query("SELECT count(*) FROM metrics_workout_p2015") == [(1,)]
 
     moved = {**workout, "start": "2016-07-01 08:00:00 +0200", "end": "2016-07-01 09:00:00 +0200", "heartRate": series}
     answer = ingest_export(user=alice, api_key=None, body=json.dumps({"data": {"workouts": [moved]}}).encode())
     assert answer["workouts"]["updated"] == 1
-    assert query("SELECT count(*) FROM metrics_workout_p2015_03") == [(0,)]
+    assert query("SELECT count(*) FROM metrics_workout_p2015") == [(0,)]
+    assert query("SELECT count(*) FROM metrics_workout_p2016") == [(1,)]
     assert Workout.objects.get(user=alice).start == dt.datetime(2016, 7, 1, 6, tzinfo=dt.UTC)
     assert WorkoutSeries.objects.filter(workout__user=alice).count() == 1
 
 
-def test_an_export_received_in_a_new_month_gets_its_partition(alice):
+def test_an_export_received_in_a_month_prepared_by_ensure_partitions_is_stored(alice):
     with time_machine.travel(dt.datetime(2031, 5, 2, tzinfo=dt.UTC), tick=False):
+        call_command("ensure_partitions", stdout=StringIO())
         item = {"date": "2031-05-01 08:00:00 +0000", "qty": 1}
         body = json.dumps({"data": {"metrics": [{"name": "step_count", "units": "count", "data": [item]}]}})
         answer = ingest_export(user=alice, api_key=None, body=body.encode())
     assert answer["status"] == "processed"
     assert query("SELECT count(*) FROM ingest_ingestion_p2031_05") == [(1,)]
     assert Ingestion.objects.get(user=alice).status == "processed"
+
+
+def test_the_migration_moves_old_monthly_partitions_into_the_before_2014_one(alice):
+    table = "metrics_sample"
+    partitions.drop_partition(table, "metrics_sample_before_2014")
+    old_layout = [
+        partitions.Partition("metrics_sample_p1990_01", dt.date(1990, 1, 1), dt.date(1990, 2, 1)),
+        partitions.Partition("metrics_sample_p2005_06", dt.date(2005, 6, 1), dt.date(2005, 7, 1)),
+    ]
+    partitions._create(table, old_layout, "default")
+    item = [{"date": f"{day} 08:00:00 +0000", "qty": 1} for day in ("1990-01-15", "2005-06-15", "2005-06-16")]
+    ingest_export(
+        user=alice,
+        api_key=None,
+        body=json.dumps({"data": {"metrics": [{"name": "step_count", "units": "count", "data": item}]}}).encode(),
+    )
+
+    with connection.schema_editor() as editor:
+        partitions.merge_into_before(editor, table)
+
+    names = {p.name for p in partitions.list_partitions(table)}
+    assert "metrics_sample_before_2014" in names
+    assert not names & {"metrics_sample_p1990_01", "metrics_sample_p2005_06"}
+    assert query("SELECT count(*) FROM metrics_sample_before_2014") == [(3,)]

@@ -29,3 +29,18 @@ def all_counts(answer: dict[str, Any]) -> list[dict[str, int]]:
 
 def counts_add_up(answer: dict[str, Any]) -> bool:
     return all(c["received"] == sum(c[f] for f in FIELDS) for c in all_counts(answer))
+
+
+def store_unprocessed(user: Any, name: str = "small.json") -> Any:
+    """A body stored and never processed, as when the worker dies mid-ingest."""
+    from ingest.services import ingestion_store_raw
+
+    return ingestion_store_raw(
+        user=user,
+        api_key=None,
+        body=fixture_bytes(name),
+        digest="e" * 64,
+        content_encoding="",
+        idempotency_key="",
+        request=None,
+    )

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from ingest.models import Ingestion
-from ingest.services import ingest_export, ingestion_store_raw
-from tests.ingest.helpers import fixture_bytes
+from ingest.services import ingest_export
+from tests.ingest.helpers import fixture_bytes, store_unprocessed
 
 pytestmark = pytest.mark.django_db
 
@@ -22,15 +22,7 @@ def test_staff_see_exports_with_counts_but_no_values(client, staff, alice):
 
 
 def test_the_reprocess_action_finishes_an_unfinished_export(client, staff, alice):
-    ingestion = ingestion_store_raw(
-        user=alice,
-        api_key=None,
-        body=fixture_bytes("small.json"),
-        digest="e" * 64,
-        content_encoding="",
-        idempotency_key="",
-        request=None,
-    )
+    ingestion = store_unprocessed(alice)
     client.force_login(staff)
     response = client.post(
         "/admin/ingest/ingestion/", {"action": "reprocess", "_selected_action": [ingestion.pk]}, follow=True

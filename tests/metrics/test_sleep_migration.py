@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from healthexport.lib.partitions import ensure_partitions_for
+from healthexport.lib.partitions import ensure_window
 from metrics.models import Sample, SampleRollup, SleepNight, SleepStage
 
 # Schema changes need real commits (SQLite refuses them inside the test's transaction).
@@ -59,7 +59,7 @@ def store_sleep_the_old_way(apps, user_id: int) -> None:
         **common,
     )
     night.objects.create(night=dt.date(2024, 9, 5), source="iPhone", asleep=7.0, utc_offset=0, **common)
-    ensure_partitions_for(Sample._meta.db_table, [STAGE_START])
+    ensure_window(Sample._meta.db_table)
     sample = apps.get_model("metrics", "Sample")
     stage = {"user_id": user_id, "metric_id": metric.pk, "unit": "hr", "utc_offset": -420, "ingestion_id": 1}
     sample.objects.create(

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from audit.services import audit_purge
+from healthexport.lib import roles
 
 
 class Command(BaseCommand):
@@ -18,6 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Say what would be removed; change nothing.")
 
     def handle(self, *args: Any, dry_run: bool = False, **options: Any) -> None:
+        roles.connect_as_owner()  # dropping partitions takes their owner
         days = settings.AUDIT_RETENTION_DAYS
         result = audit_purge(retention_days=days, dry_run=dry_run)
         verb, dropped = ("Would purge", "to drop") if dry_run else ("Purged", "dropped")
