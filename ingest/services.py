@@ -41,6 +41,7 @@ from ingest.payload import (
     decode_metric_items,
     decode_section,
     parse_payload,
+    printable,
 )
 from ingest.queries import invalidate_user_stats
 from ingest.report import IngestReport, Progress
@@ -314,6 +315,10 @@ def write_payload(*, user_id: int, ingestion_id: int, data: Payload, report: Ing
     write_workouts(user_id=user_id, ingestion_id=ingestion_id, workouts=workouts, counts=report.workouts)
 
     for section, raw in data.other.items():
+        if "\x00" in section:  # a name PostgreSQL cannot store: its items are not read
+            name = printable(section)
+            report.error("invalid_text", f"the section name {name!r} holds a NUL character", section=name)
+            continue
         section_items = decode_section(raw)
         if section_items is None:
             report.error("invalid_item", f"data.{section} must be a list", section=section)
