@@ -90,7 +90,7 @@ def content_hash(item: Any) -> str:
 
 
 def _not_json(exc: orjson.JSONEncodeError) -> ItemError:
-    """orjson writes at most 254 levels of nesting (so does nothing here store more)."""
+    """orjson writes at most 254 levels of nesting: nothing nested more deeply is stored."""
     return ItemError("invalid_item", f"the item cannot be stored as JSON: it is nested too deeply ({exc})", None)
 
 
