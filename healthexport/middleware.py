@@ -10,7 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_cache_control
 
-from healthexport.errors import is_retryable_database_error, wants_json
+from healthexport.errors import JSON_PATH_PREFIXES, bad_request, is_retryable_database_error, wants_json
 from healthexport.lib.errors import error_response
 from healthexport.lib.http import declared_length
 from healthexport.lib.logging import UNSET, bind_log_context, log_context, user_id_var
@@ -41,6 +41,37 @@ class RequestIdMiddleware:
         if request.path.startswith("/v1/") and is_retryable_database_error(exception):
             return error_response(503, "service_unavailable", "The database is unreachable; retry later.")
         return None
+
+
+class NulInUrlMiddleware:
+    """Refuse a URL with a NUL character (``%00``) in its path or query string: 400, before any
+    view. PostgreSQL's text cannot hold one, so it would otherwise fail deep inside a query."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        field = _nul_field(request)
+        if field is None:
+            return self.get_response(request)
+        if not request.path.startswith(JSON_PATH_PREFIXES):
+            return bad_request(request)
+        return error_response(
+            400,
+            "invalid_payload",
+            "The URL holds a NUL character (%00), which no path or parameter may contain.",
+            [{"field": field, "reason": "invalid_text"}],
+        )
+
+
+def _nul_field(request: HttpRequest) -> str | None:
+    """Where the URL holds a NUL: ``path``, or the query parameter's name (escaped)."""
+    if "\x00" in request.path:
+        return "path"
+    for name, values in request.GET.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            return name.replace("\x00", "\\u0000")
+    return None
 
 
 # Probes and scrapes arrive every few seconds: their successful answers are logged at DEBUG.

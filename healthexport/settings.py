@@ -63,6 +63,7 @@ MIDDLEWARE = [
     "healthexport.middleware.RequestIdMiddleware",
     "healthexport.middleware.AccessLogMiddleware",
     "healthexport.middleware.ApiNoStoreMiddleware",
+    "healthexport.middleware.NulInUrlMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -12,7 +12,7 @@ import hashlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import orjson
@@ -20,6 +20,7 @@ from django.contrib.gis.geos import GEOSGeometry
 from msgspec import UNSET, UnsetType
 
 from ingest.parsing import (
+    MAX_MAGNITUDE,
     ItemError,
     check_range,
     parse_instant,
@@ -33,6 +34,7 @@ from ingest.payload import decode_item
 from ingest.report import Counts, IngestReport
 from ingest.writers import RowCollector, RowSink
 from metrics import catalog
+from metrics.models import WorkoutSeries
 from metrics.units import MAX_UNIT_LENGTH, UnitMismatch, UnknownUnit, converter, identity
 
 SLEEP_NIGHT_FIELDS = {
@@ -78,8 +80,21 @@ OTHER_KEY_FIELDS: dict[str, tuple[str, ...]] = {
 OTHER_START_FIELDS = ("start", "date", "startDate", "scheduledDate")
 
 
+# A number of a typed item (quantity, route point): msgspec checks the bound as it decodes.
+Number = Annotated[float, msgspec.Meta(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
+
+
 def content_hash(item: Any) -> str:
-    return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    """SHA-256 of the item as canonical JSON; ``ItemError`` when it cannot be written as JSON."""
+    try:
+        return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    except orjson.JSONEncodeError as exc:
+        raise _not_json(exc) from None
+
+
+def _not_json(exc: orjson.JSONEncodeError) -> ItemError:
+    """orjson writes at most 254 levels of nesting: nothing nested more deeply is stored."""
+    return ItemError("invalid_item", f"the item cannot be stored as JSON: it is nested too deeply ({exc})", None)
 
 
 class MetricRows:
@@ -168,10 +183,10 @@ class QuantityItem(msgspec.Struct):
     date: Any = None
     startDate: Any = UNSET
     endDate: Any = None
-    qty: float | UnsetType = UNSET
-    Avg: float | UnsetType = UNSET
-    Min: float | None = None
-    Max: float | None = None
+    qty: Number | UnsetType = UNSET
+    Avg: Number | UnsetType = UNSET
+    Min: Number | None = None
+    Max: Number | None = None
     source: str | None = None
     mealTime: Any = None
     reason: Any = None
@@ -184,7 +199,7 @@ _quantity_item_decoder = msgspec.json.Decoder(QuantityItem)
 def _quantity_fields(raw: msgspec.Raw) -> QuantityItem:
     try:
         return _quantity_item_decoder.decode(raw)
-    except msgspec.ValidationError as exc:
+    except (msgspec.ValidationError, RecursionError) as exc:  # decode_item names a nesting too deep
         raise _refused(
             decode_item(raw), exc, "an item", numbers=("qty", "Avg"), optional=("Min", "Max"), texts=("source",)
         ) from None
@@ -256,16 +271,21 @@ def _quantity_item(raw: msgspec.Raw, metric: MetricContext, rows: MetricRows, co
 
 def _context(item: QuantityItem) -> str:
     """The text some metrics add: meal time (glucose), reason (insulin), value (handwashing, sleep stage)."""
-    for value in (item.mealTime, item.reason, item.value):
+    for field, value in (("mealTime", item.mealTime), ("reason", item.reason), ("value", item.value)):
         if isinstance(value, str):
-            return value[:64]
+            return parse_text(value[:64], field)
     return ""
 
 
 def _item_object(raw: msgspec.Raw) -> dict:
+    """An item that is an object and could be stored as JSON (its unknown fields may be)."""
     item = decode_item(raw)
     if not isinstance(item, dict):
         raise ItemError("invalid_item", "an item must be an object", None)
+    try:
+        orjson.dumps(item)
+    except orjson.JSONEncodeError as exc:
+        raise _not_json(exc) from None
     return item
 
 
@@ -372,16 +392,16 @@ ROUTE_EXTRAS = ("altitude", "speed", "course", "horizontalAccuracy", "verticalAc
 class RoutePointItem(msgspec.Struct):
     """The fields of a route point that are read (version 2 names, or version 1's lat/lon)."""
 
-    latitude: float | UnsetType = UNSET
-    longitude: float | UnsetType = UNSET
-    lat: float | UnsetType = UNSET
-    lon: float | UnsetType = UNSET
+    latitude: Number | UnsetType = UNSET
+    longitude: Number | UnsetType = UNSET
+    lat: Number | UnsetType = UNSET
+    lon: Number | UnsetType = UNSET
     timestamp: Any = None
-    altitude: float | None = None
-    speed: float | None = None
-    course: float | None = None
-    horizontalAccuracy: float | None = None
-    verticalAccuracy: float | None = None
+    altitude: Number | None = None
+    speed: Number | None = None
+    course: Number | None = None
+    horizontalAccuracy: Number | None = None
+    verticalAccuracy: Number | None = None
 
 
 def _route(points: Any, report: IngestReport, index: int) -> list[tuple]:
@@ -390,8 +410,12 @@ def _route(points: Any, report: IngestReport, index: int) -> list[tuple]:
     The whole route is checked for types in one msgspec call (routes run to thousands of
     points); only a route with a point of the wrong type is gone through point by point.
     """
+    if not isinstance(points, list):
+        if points:  # a route that is not a list is reported; null, "" or {} are no route
+            _report_nested(report, ItemError("invalid_item", "route must be a list of points", None), "route", index)
+        return []
     try:
-        typed: list[RoutePointItem | None] = msgspec.convert(points or [], list[RoutePointItem])
+        typed: list[RoutePointItem | None] = msgspec.convert(points, list[RoutePointItem])
     except msgspec.ValidationError:
         typed = [_route_point_fields(point, position, report, index) for position, point in enumerate(points)]
     route = []
@@ -449,7 +473,22 @@ def _report_nested(report: IngestReport, exc: ItemError, where: str, index: int)
     report.error(exc.code, message, section="workouts", index=index, field=field)
 
 
+# A workout's list is a series (heartRateData, stepCount, heartRateRecovery, …) when one of its
+# elements is an object with a date and its name fits the column; any other list is kept whole
+# with the workout's fields.
+SERIES_KIND_LENGTH = WorkoutSeries._meta.get_field("kind").max_length
+
+
+def _is_series(key: str, value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(key) <= SERIES_KIND_LENGTH
+        and any(isinstance(element, dict) and "date" in element for element in value)
+    )
+
+
 def _series(kind: str, values: list, report: IngestReport, index: int) -> list[tuple]:
+    """The valid elements of one series; each bad one is reported with its position."""
     series = []
     for position, point in enumerate(values):
         try:
@@ -521,7 +560,7 @@ def _workout(index: int, item: dict, report: IngestReport) -> WorkoutData:
     for key, value in item.items():
         if key == "route":
             continue
-        if isinstance(value, list) and value and all(isinstance(v, dict) and ("date" in v) for v in value):
+        if _is_series(key, value):
             series.extend(_series(key, value, report, index))
         elif key not in {"id", "name", "start", "end", "duration", "location", "isIndoor"}:
             extra[key] = value

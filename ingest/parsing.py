@@ -15,6 +15,10 @@ LATEST_AHEAD_SECONDS = 86400  # "tomorrow": a phone's clock may run ahead, a day
 # Typographic spaces recent iOS versions put before AM/PM (narrow no-break space) or elsewhere.
 ODD_SPACES = str.maketrans({"\u202f": " ", "\u00a0": " ", "\u2009": " "})
 TWELVE_HOUR_FORMATS = ("%Y-%m-%d %I:%M:%S %p %z", "%Y-%m-%d %I:%M %p %z")
+# The largest magnitude of any number read: far beyond any measurement (1e15 steps, kcal or km),
+# yet a billion of them still sum and convert to finite floats. Near float's own limit (1.7e308)
+# two values in one rollup would sum to infinity, which neither PostgreSQL nor JSON can hold.
+MAX_MAGNITUDE = 1e15
 
 
 class ItemError(ValueError):
@@ -113,8 +117,10 @@ def parse_local_date(value: object, field: str) -> tuple[dt.date, int | None]:
 
 def parse_number(value: object, field: str) -> float:
     if type(value) is float:  # the common case, first
-        if math.isfinite(value):
+        if -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
             return value
+        if math.isfinite(value):
+            raise _beyond_magnitude(value, field)
         raise ItemError("invalid_number", f"{field} must be a finite number", field)
     # bool is an int subclass: true/false is not a quantity.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -125,7 +131,13 @@ def parse_number(value: object, field: str) -> float:
         number = math.inf
     if not math.isfinite(number):
         raise ItemError("invalid_number", f"{field} must be a finite number", field)
+    if not -MAX_MAGNITUDE <= number <= MAX_MAGNITUDE:
+        raise _beyond_magnitude(number, field)
     return number
+
+
+def _beyond_magnitude(value: float, field: str) -> ItemError:
+    return ItemError("out_of_range", f"{field} {value:g} is beyond ±{MAX_MAGNITUDE:g}", field)
 
 
 def parse_optional_number(value: object, field: str) -> float | None:
@@ -140,6 +152,8 @@ def parse_text(value: object, field: str, max_length: int = 255) -> str:
         raise ItemError("invalid_text", f"{field} must be text", field)
     if len(value) > max_length:
         raise ItemError("invalid_text", f"{field} is longer than {max_length} characters", field)
+    if "\x00" in value:  # PostgreSQL's text cannot hold it
+        raise ItemError("invalid_text", f"{field} holds a NUL character (\\u0000), which cannot be stored", field)
     return value
 
 

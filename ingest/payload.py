@@ -7,6 +7,7 @@ items are decoded one at a time while they are validated, then dropped.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ _any = msgspec.json.Decoder()
 
 def parse_payload(body: bytes) -> Payload:
     """The sections of an export, or 400 ``invalid_json`` / ``invalid_payload``."""
+    _require_utf8(body)
     try:
         export = msgspec.json.decode(body, type=_Export)
     except msgspec.ValidationError as exc:
@@ -63,6 +65,8 @@ def parse_payload(body: bytes) -> Payload:
         ) from None
     except msgspec.DecodeError as exc:
         raise InvalidJson(f"The body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _too_deep() from None
     payload = Payload()
     for section, raw in export.data.items():
         if section in LIST_SECTIONS:
@@ -83,13 +87,43 @@ def _require_json(body: bytes) -> None:
         msgspec.json.decode(body, type=msgspec.Raw)
     except msgspec.DecodeError as exc:
         raise InvalidJson(f"The body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _too_deep() from None
+
+
+def _too_deep() -> InvalidJson:
+    return InvalidJson("The body is not valid JSON: its arrays or objects are nested too deeply to read.")
+
+
+# Bytes checked for UTF-8 at a time: small enough to stay in the CPU's cache (a 35 MB export
+# takes ~10 ms), and no decoded copy of the body is ever held.
+UTF8_CHUNK = 64 * 1024
+
+
+def _require_utf8(body: bytes) -> None:
+    """JSON is UTF-8 (RFC 8259). msgspec checks it only in the strings it decodes, not in the
+    items it skips as raw slices: without this, a bad byte would surface in a later step."""
+    if body.isascii():
+        return
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(body)
+    for start in range(0, len(view), UTF8_CHUNK):
+        pending = len(decoder.getstate()[0])  # the start of a character cut by the last chunk
+        try:
+            decoder.decode(view[start : start + UTF8_CHUNK], final=start + UTF8_CHUNK >= len(view))
+        except UnicodeDecodeError as exc:
+            position = start - pending + exc.start
+            raise InvalidJson(
+                f"The body is not valid JSON: it must be UTF-8, and byte {position} "
+                f"(0x{body[position]:02x}) is not ({exc.reason})."
+            ) from None
 
 
 def decode_metric_header(raw: msgspec.Raw) -> MetricHeader | None:
     """A metric's name and unit, or None when it is not an object with a text ``name``."""
     try:
         header = _metric_header.decode(raw)
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, RecursionError):
         return None
     return header if header.name else None
 
@@ -98,23 +132,29 @@ def decode_metric_items(raw: msgspec.Raw) -> list[msgspec.Raw] | None:
     """A metric's items, undecoded (``[]`` when ``data`` is missing, None when it is not a list)."""
     try:
         return _metric_entry.decode(raw).data or []
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, RecursionError):
         return None
 
 
 def decode_item(raw: msgspec.Raw) -> Any:
-    """One item as Python values. A number no float or 64-bit integer can hold (which JSON allows)
-    is that item's error: it could not be hashed, stored as JSON everywhere, or exported."""
+    """One item as Python values, or ``ItemError`` for what nothing downstream could hold: a
+    number no float or 64-bit integer can hold (which JSON allows: it could not be hashed,
+    stored as JSON everywhere, or exported), a NUL character (PostgreSQL's text and jsonb
+    refuse it), or nesting too deep to decode (the body is read with less on the stack)."""
     try:
-        item = _any.decode(raw)
-    except msgspec.ValidationError:  # a float too large: the standard library reads it as infinity
-        item = json.loads(bytes(raw))
-    else:
-        if _LONG_DIGIT_RUN not in bytes(raw).translate(_DIGITS_AS_ZERO):
-            return item
-    path = _unrepresentable_number_path(item)
-    if path is not None:
-        raise ItemError("invalid_number", f"{path or 'a number'} is too large for a number", path or None)
+        try:
+            item = _any.decode(raw)
+        except msgspec.ValidationError:  # a float too large: the standard library reads it as infinity
+            item = json.loads(bytes(raw))
+        else:
+            data = bytes(raw)
+            if _LONG_DIGIT_RUN not in data.translate(_DIGITS_AS_ZERO) and _NUL_ESCAPE not in data:
+                return item
+    except RecursionError:
+        raise ItemError("invalid_item", "the item is nested too deeply to read", None) from None
+    problem = _unstorable(item)
+    if problem is not None:
+        raise problem
     return item
 
 
@@ -122,37 +162,66 @@ def decode_item(raw: msgspec.Raw) -> Any:
 # Found by mapping every digit to "0" and searching for 20 of them: ~13x faster than a regex.
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGIT_RUN = b"0" * 20
+# The only way JSON can spell a NUL character (a raw NUL byte is not valid JSON).
+_NUL_ESCAPE = b"\\u0000"
 INTEGER_RANGE = range(-(2**63), 2**64)
 
 
-def _unrepresentable_number_path(value: Any, path: str = "") -> str | None:
-    """Where the first infinite float or too-long integer is inside ``value`` (``a.b[2]``)."""
-    if isinstance(value, float) and math.isinf(value):
-        return path
-    if isinstance(value, int) and not isinstance(value, bool) and value not in INTEGER_RANGE:
-        return path
-    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, child in children:
-        found = _unrepresentable_number_path(
-            child, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}".lstrip(".")
-        )
-        if found is not None:
-            return found
+def _unstorable(item: Any) -> ItemError | None:
+    """The first value inside ``item`` that could not be stored, named by its path (``a.b[2]``).
+
+    Iterative, not recursive: the item may be nested as deeply as the decoder allowed.
+    """
+    pending: list[tuple[Any, str]] = [(item, "")]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, float) and math.isinf(value):
+            return ItemError("invalid_number", f"{path or 'a number'} is too large for a number", path or None)
+        if isinstance(value, int) and not isinstance(value, bool) and value not in INTEGER_RANGE:
+            return ItemError("invalid_number", f"{path or 'a number'} is too large for a number", path or None)
+        if isinstance(value, str) and "\x00" in value:
+            return _nul_error(path)
+        if isinstance(value, dict):
+            for key in value:
+                if "\x00" in key:
+                    return _nul_error(f"{path}.{printable(key)}".lstrip("."))
+            children = [(child, f"{path}.{key}".lstrip(".")) for key, child in value.items()]
+        elif isinstance(value, list):
+            children = [(child, f"{path}[{index}]") for index, child in enumerate(value)]
+        else:
+            continue
+        pending.extend(reversed(children))  # the first child is looked at first
     return None
+
+
+def _nul_error(path: str) -> ItemError:
+    where = path or "the item"
+    return ItemError("invalid_text", f"{where} holds a NUL character (\\u0000), which cannot be stored", path or None)
+
+
+def printable(text: str) -> str:
+    """``text`` with its NUL characters spelled ``\\u0000``: fit to name a place in an answer
+    that is itself stored (PostgreSQL's jsonb refuses a NUL)."""
+    return text.replace("\x00", "\\u0000")
 
 
 def decode_section(raw: msgspec.Raw) -> list[msgspec.Raw] | None:
     """The items of one of the other sections, undecoded: a list's elements, a lone object as
-    one item, none for null or an empty value; None when it is any other value."""
+    one item, none for null or an empty value; None when it is any other value (or nested too
+    deeply to read)."""
     try:
         return _raw_list.decode(raw) or []
     except msgspec.ValidationError:
         pass
+    except RecursionError:
+        return None
     try:
         return [raw] if _raw_object.decode(raw) else []
     except msgspec.ValidationError:
         pass
+    except RecursionError:
+        return None
     try:
         return None if _any.decode(raw) else []
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, RecursionError):
         return None

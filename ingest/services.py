@@ -42,6 +42,7 @@ from ingest.payload import (
     decode_metric_items,
     decode_section,
     parse_payload,
+    printable,
 )
 from ingest.queries import invalidate_user_stats
 from ingest.report import IngestReport, Progress
@@ -352,6 +353,10 @@ def write_payload(
         report.progress("workouts", len(data.workouts), len(data.workouts))
 
     for section, raw in data.other.items():
+        if "\x00" in section:  # a name PostgreSQL cannot store: its items are not read
+            name = printable(section)
+            report.error("invalid_text", f"the section name {name!r} holds a NUL character", section=name)
+            continue
         section_items = decode_section(raw)
         if section_items is None:
             report.error("invalid_item", f"data.{section} must be a list", section=section)

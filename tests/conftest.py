@@ -89,6 +89,24 @@ def alice_client(alice_key) -> APIClient:
     return _client_for(alice_key[1])
 
 
+UNLIMITED = 10**9
+
+
+@pytest.fixture
+def unlimited_alice_key(alice_key, settings) -> tuple[ApiKey, str]:
+    """Alice's key with no rate limit worth the name: for tests that send hundreds of requests."""
+    settings.RATELIMIT_REQUESTS_PER_HOUR = settings.RATELIMIT_BYTES_PER_HOUR = UNLIMITED
+    ApiKey.objects.filter(pk=alice_key[0].pk).update(
+        ratelimit_requests_per_hour=UNLIMITED, ratelimit_bytes_per_hour=UNLIMITED
+    )
+    return alice_key
+
+
+@pytest.fixture
+def unlimited_alice_client(unlimited_alice_key) -> APIClient:
+    return _client_for(unlimited_alice_key[1])
+
+
 @pytest.fixture
 def bob_key(bob, fast_key_hashing) -> tuple[ApiKey, str]:
     """(ApiKey, plaintext) for Bob with every scope."""

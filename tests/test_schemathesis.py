@@ -6,7 +6,6 @@ Examples are bounded so the module adds well under two minutes to the suite on t
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
 import zlib
@@ -15,8 +14,6 @@ import pytest
 import schemathesis
 from django.core import signals
 from django.db import close_old_connections
-from hypothesis import HealthCheck
-from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -25,11 +22,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from accounts.models import ApiKey
 from healthexport.wsgi import application
 from ingest.models import Ingestion
 from ingest.services import ingest_export
 from metrics.models import Workout
+from tests.fuzzing import fuzz_settings
 from tests.ingest.helpers import fixture_bytes
 
 CHECKS = [
@@ -39,17 +36,8 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-UNLIMITED = 10**9
-# The same examples every run, so CI judges the change and not the luck of the draw;
-# FUZZ_EXPLORE=1 (with FUZZ_EXAMPLES=200, say) explores new inputs on demand.
-EXPLORE = os.environ.get("FUZZ_EXPLORE") == "1"
-EXAMPLES = hypothesis_settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "15")),
-    deadline=None,
-    derandomize=not EXPLORE,
-    database=None,  # no saved examples to replay; a failure prints a curl line to reproduce it
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+# A failure prints a curl line to reproduce it.
+EXAMPLES = fuzz_settings(15)
 
 
 @pytest.fixture
@@ -68,15 +56,11 @@ def in_process_app(db):
 
 
 @pytest.fixture
-def auth_headers(in_process_app, settings, alice, alice_key) -> dict[str, str]:
+def auth_headers(in_process_app, alice, unlimited_alice_key) -> dict[str, str]:
     """Alice's key, unlimited, with her data in place so the read endpoints have something to return."""
-    settings.RATELIMIT_REQUESTS_PER_HOUR = settings.RATELIMIT_BYTES_PER_HOUR = UNLIMITED
-    ApiKey.objects.filter(pk=alice_key[0].pk).update(
-        ratelimit_requests_per_hour=UNLIMITED, ratelimit_bytes_per_hour=UNLIMITED
-    )
     for name in ("small.json", "full_day.json"):
         ingest_export(user=alice, api_key=None, body=fixture_bytes(name))
-    return {"Authorization": f"Bearer {alice_key[1]}"}
+    return {"Authorization": f"Bearer {unlimited_alice_key[1]}"}
 
 
 # Metrics of each storage: samples (sum and min/avg/max) and the two tables of their own.

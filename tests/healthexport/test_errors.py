@@ -85,3 +85,36 @@ def test_only_database_errors_a_retry_can_get_past_are_503(sqlstate, status, rf)
     # None: Django's 500 handler answers ("server_error"), the app does not retry for ever.
     assert (answer.status_code if answer else 500) == status
     assert (outside_drf.status_code if outside_drf else 500) == status
+
+
+NUL_URLS = [
+    "/v1/metrics/%00",
+    "/v1/metrics/step_count%00",
+    "/v1/workouts?type=%00",
+    "/v1/workouts?type=Run%00ning",
+    "/v1/metrics/step_count?unit=%00",
+    "/v1/metrics/step_count?tz=Europe/Berlin%00",
+    "/v1/ingestions?cursor=%00",
+    "/v1/export?format=%00",
+    "/v1/stats?%00=1",
+]
+
+
+@pytest.mark.embedded
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", NUL_URLS)
+def test_a_nul_anywhere_in_an_api_url_is_invalid_payload(alice_client, url):
+    alice_client.get("/v1/stats")  # the key is fine: only the URL is refused
+    response = alice_client.get(url)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_payload"
+    assert "NUL" in error["message"]
+    assert response["X-Request-ID"]
+
+
+@pytest.mark.django_db
+def test_a_nul_in_a_page_url_is_a_plain_400(client):
+    response = client.get("/admin/login/?next=%00")
+    assert response.status_code == 400
+    assert "application/json" not in response.get("Content-Type", "")
