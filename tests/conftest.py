@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -11,6 +12,16 @@ from accounts.models import ApiKey
 from accounts.services import api_key_create
 
 ALL_SCOPES = [ApiKey.Scope.INGEST, ApiKey.Scope.READ, ApiKey.Scope.DELETE]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """On SQLite, a test database in a file, as in production: the in-memory one Django uses by
+    default shares its cache between connections, whose table locks ignore the busy timeout, so
+    concurrent tests would fail with "database table is locked" where a file waits its turn."""
+    database = django_settings.DATABASES["default"]
+    if not database["ENGINE"].endswith("postgis"):
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
 
 
 @pytest.fixture(autouse=True)
