@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.db import DatabaseCache
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
@@ -25,9 +26,17 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache():
-    """Each test starts with an empty cache: verify cache, failed-auth throttle and rate-limit counters."""
-    cache.clear()
+def _empty_cache(request):
+    """Each test starts with an empty cache: verify cache, failed-auth throttle and rate-limit counters.
+
+    On the embedded default the cache is a database table: a test without the database cannot
+    reach it (nor clear it).
+    """
+    uses_database = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(
+        request.fixturenames
+    )
+    if uses_database or not isinstance(caches["default"], DatabaseCache):
+        cache.clear()
 
 
 @pytest.fixture(autouse=True)
