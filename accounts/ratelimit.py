@@ -4,9 +4,9 @@ Each key has two sliding logs: one entry per admitted request, one ``(time, cost
 admitted body. A request is admitted when both fit; refused requests are not counted, so a client
 that waits ``Retry-After`` is served. With Redis, one Lua script expires, sums, checks and
 records both logs atomically in one round trip (sorted sets, a running byte total); 200
-concurrent requests against a limit of 100 let exactly 100 through. With any other cache backend
-(the embedded local-memory one) the same algorithm runs under a process lock, so the limits hold
-per process.
+concurrent requests against a limit of 100 let exactly 100 through. Without Redis (the embedded
+default) the cache is a database table every worker shares, and the same algorithm runs in a
+transaction that excludes every other process: exact across workers too.
 
 How it is wired:
 
@@ -19,6 +19,8 @@ How it is wired:
   need no change.
 - A view that learns the real body size calls ``ratelimit_record_received_bytes``.
 - Redis unreachable: fail open (served, no headers), one warning per minute.
+- Failed authentications per client address (``AUTH_FAILURES_PER_IP``) are counted here too, in
+  fixed windows, with a per-process fallback while Redis is unreachable (``failed_auth_take``).
 """
 
 from __future__ import annotations
@@ -29,11 +31,16 @@ import math
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.cache import BaseCache, cache, caches
+from django.core.cache.backends.db import DatabaseCache
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, router, transaction
 from django.http import HttpRequest, HttpResponse
 from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
@@ -139,6 +146,10 @@ class Window(Protocol):
 
     def correct(self, key_id: int, *, token: str, old_cost: int, new_cost: int, at: float) -> None: ...
 
+    def increment(self, name: str, delta: int, *, timeout: int) -> int:
+        """Add ``delta`` to a plain counter that lives ``timeout`` seconds from its first use; the new count."""
+        ...
+
 
 # --- Redis: one atomic round trip -------------------------------------------------------------
 
@@ -212,6 +223,13 @@ if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('INCRBY', KEYS[2], new - o
 return 1
 """
 
+# KEYS: counter. ARGV: delta, timeout. The expiry is set once, when the counter is created.
+INCREMENT_SCRIPT = """
+local count = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return count
+"""
+
 
 class RedisWindow:
     def __init__(self, client: Any, backend: BaseCache):
@@ -239,13 +257,17 @@ class RedisWindow:
     def correct(self, key_id: int, *, token: str, old_cost: int, new_cost: int, at: float) -> None:
         self._run(CORRECT_SCRIPT, self._keys(key_id)[1:], [token, old_cost, new_cost, repr(at), WINDOW_SECONDS])
 
+    def increment(self, name: str, delta: int, *, timeout: int) -> int:
+        return int(self._run(INCREMENT_SCRIPT, [self.backend.make_key(name)], [delta, timeout]))
+
 
 _SCRIPT_SHA = {
-    script: hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest() for script in (HIT_SCRIPT, CORRECT_SCRIPT)
+    script: hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+    for script in (HIT_SCRIPT, CORRECT_SCRIPT, INCREMENT_SCRIPT)
 }
 
 
-# --- Any other cache (embedded local memory): the same algorithm under a process lock -----------
+# --- The database cache (embedded default): the same algorithm in an exclusive transaction -----
 
 
 def _wait_until(at: float, now: float) -> int:
@@ -253,19 +275,34 @@ def _wait_until(at: float, now: float) -> int:
     return max(1, math.ceil(at + WINDOW_SECONDS - now))
 
 
-class CacheWindow:
-    """The logs are kept in the cache (so ``cache.clear()`` and KEY_PREFIX apply), read-modify-written
-    under one lock: exact within a process, which is what the local-memory cache spans anyway."""
+def _lock_id(name: str) -> int:
+    """A PostgreSQL advisory lock number (signed 64 bits) for a cache key."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
-    lock = threading.Lock()
 
-    def __init__(self, backend: BaseCache):
+class DatabaseWindow:
+    """The logs are entries of the database cache, the table every worker shares. Each
+    read-modify-write runs in a transaction no other process can interleave with: SQLite begins it
+    IMMEDIATE (settings.py), which takes the database's write lock at once; PostgreSQL takes an
+    advisory lock on the key (the entry may not exist yet, so there is no row to lock)."""
+
+    def __init__(self, backend: DatabaseCache):
         self.backend = backend
+        self.db = router.db_for_write(backend.cache_model_class)
+
+    @contextmanager
+    def _exclusive(self, name: str) -> Iterator[None]:
+        with transaction.atomic(using=self.db):
+            connection = connections[self.db]
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_id(name)])
+            yield
 
     def hit(self, key_id: int, *, limits: Limits, cost: int, token: str, now: float) -> Usage:
         key = f"ratelimit:{key_id}:log"
         cutoff = now - WINDOW_SECONDS
-        with self.lock:
+        with self._exclusive(key):
             requests, entries = self.backend.get(key) or ([], [])
             requests = [at for at in requests if at > cutoff]
             entries = [entry for entry in entries if entry[0] > cutoff]
@@ -301,7 +338,7 @@ class CacheWindow:
 
     def correct(self, key_id: int, *, token: str, old_cost: int, new_cost: int, at: float) -> None:
         key = f"ratelimit:{key_id}:log"
-        with self.lock:
+        with self._exclusive(key):
             stored = self.backend.get(key)
             if stored is None:
                 return
@@ -312,30 +349,41 @@ class CacheWindow:
                 entries.sort()
             self.backend.set(key, (requests, entries), timeout=WINDOW_SECONDS)
 
+    def increment(self, name: str, delta: int, *, timeout: int) -> int:
+        with self._exclusive(name):
+            count = (self.backend.get(name) or 0) + delta
+            self.backend.set(name, count, timeout=timeout)
+        return count
+
 
 def window() -> Window:
     """The limiter of the configured default cache (resolved per call: tests swap CACHES)."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
         return RedisWindow(get_redis_connection("default"), backend)
-    return CacheWindow(backend)
+    if isinstance(backend, DatabaseCache):
+        return DatabaseWindow(backend)
+    raise ImproperlyConfigured("Rate limits need Redis or the database cache (CACHES in settings.py).")
 
 
 # --- Failing open -----------------------------------------------------------------------------
 
 _warning_lock = threading.Lock()
-_last_warning = float("-inf")
+_last_warning: dict[str, float] = {}
+
+
+def _warn_once_a_minute(message: str, exc: Exception) -> None:
+    """One warning per message per minute per process: an outage must not flood the logs."""
+    with _warning_lock:
+        now = time.monotonic()
+        if now - _last_warning.get(message, float("-inf")) < FAIL_OPEN_WARNING_SECONDS:
+            return
+        _last_warning[message] = now
+    logger.warning("%s: %s", message, exc.__class__.__name__)
 
 
 def _warn_fail_open(exc: Exception) -> None:
-    """One warning per minute per process: an outage must not flood the logs."""
-    global _last_warning
-    with _warning_lock:
-        now = time.monotonic()
-        if now - _last_warning < FAIL_OPEN_WARNING_SECONDS:
-            return
-        _last_warning = now
-    logger.warning("rate limiter unavailable, requests are served unlimited: %s", exc.__class__.__name__)
+    _warn_once_a_minute("rate limiter unavailable, requests are served unlimited", exc)
 
 
 # --- The checks ---------------------------------------------------------------------------------
@@ -449,6 +497,90 @@ class ApiKeyRateThrottle(BaseThrottle):
             http_request = _django_request(request)
             ratelimit_check(request=http_request, api_key=api_key, cost=declared_body_bytes(http_request))
         return True
+
+
+# --- Failed authentications per client address ----------------------------------------------------
+
+RATE_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+LOCAL_COUNTERS_MAX = 10_000
+LOCAL_COUNTING_WARNING = "failed-authentication throttle counts per process, the cache is unavailable"
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``20/m`` or ``100/5m`` (AUTH_FAILURES_PER_IP) as (limit, window in seconds)."""
+    limit, _, period = rate.partition("/")
+    return int(limit), int(period[:-1] or 1) * RATE_UNIT_SECONDS[period[-1]]
+
+
+class LocalCounters:
+    """Counters of this process alone: the failed-authentication throttle's fallback while the shared
+    cache is unreachable, so an outage does not turn every bad key into a free Argon2 check."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[int, float]] = {}  # name -> (count, expires at)
+
+    def increment(self, name: str, delta: int, *, timeout: int) -> int:
+        now = time.time()
+        with self._lock:
+            if len(self._counts) >= LOCAL_COUNTERS_MAX:
+                self._counts = {key: entry for key, entry in self._counts.items() if entry[1] > now}
+            count, expires = self._counts.get(name, (0, now + timeout))
+            if expires <= now:
+                count, expires = 0, now + timeout
+            self._counts[name] = (count + delta, expires)
+        return count + delta
+
+
+_local_counters = LocalCounters()
+
+
+@dataclass(frozen=True)
+class FailedAuthSlot:
+    """One failed authentication counted for an address in the current fixed window.
+
+    It is taken *before* a presented key is verified (and given back when the key verifies), so
+    concurrent bad keys cannot all pass the check before any of them is counted: at most ``limit``
+    reach Argon2 per window.
+    """
+
+    name: str
+    count: int
+    limit: int
+    window: int
+    reset: int  # seconds until the window ends
+    counters: Window | LocalCounters
+
+    @property
+    def over_limit(self) -> bool:
+        return self.count > self.limit
+
+
+def failed_auth_take(ip: str) -> FailedAuthSlot:
+    """Count one failed authentication of ``ip`` (atomically, in the shared cache; in this process
+    when that is unreachable). The caller refuses the request when the slot is over the limit."""
+    limit, seconds = parse_rate(settings.AUTH_FAILURES_PER_IP)
+    now = time.time()
+    start = int(now // seconds) * seconds
+    name = f"authfail:{ip}:{start}"
+    counters: Window | LocalCounters = _local_counters
+    try:
+        counters = window()
+        count = counters.increment(name, 1, timeout=seconds)
+    except CACHE_ERRORS as exc:
+        _warn_once_a_minute(LOCAL_COUNTING_WARNING, exc)
+        counters = _local_counters
+        count = counters.increment(name, 1, timeout=seconds)
+    reset = max(1, math.ceil(start + seconds - now))
+    return FailedAuthSlot(name=name, count=count, limit=limit, window=seconds, reset=reset, counters=counters)
+
+
+def failed_auth_give_back(slot: FailedAuthSlot) -> None:
+    """Uncount the slot of a key that verified: only failures count."""
+    try:
+        slot.counters.increment(slot.name, -1, timeout=slot.window)
+    except CACHE_ERRORS as exc:
+        _warn_once_a_minute(LOCAL_COUNTING_WARNING, exc)
 
 
 @dataclass(frozen=True)

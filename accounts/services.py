@@ -104,6 +104,7 @@ def api_key_revoke(*, api_key: ApiKey, revoked_by: User | None, request: HttpReq
     if revoked:
         api_key.revoked_at, api_key.revoked_by = now, revoked_by
         verify_cache.forget(api_key.pk)
+        verify_cache.keys_changed()  # every other worker re-reads the row on the key's next request
     return bool(revoked)
 
 

@@ -175,10 +175,15 @@ if REDIS_URL:
         }
     }
 else:
+    # No Redis: a table in the database, which every gunicorn worker shares (a local-memory cache
+    # would count rate limits and failed authentications per worker). `manage.py createcachetable`
+    # makes it (scripts/run.sh runs it). Past MAX_ENTRIES, expired entries and then a third of the rest go.
     CACHES = {
         "default": {
-            "BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache",
-            "LOCATION": "healthexport",
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "healthexport_cache",
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="hx"),
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
         }
     }
 
@@ -270,16 +275,16 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)
 # The key hash is part of the contract ($argon2id$v=19$m=19456,t=2,p=1$...): not configurable by environment.
 # Hashes with other parameters are upgraded on their next successful verification.
 API_KEY_ARGON2 = {"time_cost": 2, "memory_cost": 19456, "parallelism": 1}
-# Failed API-key authentications per client IP before 429 (django-ratelimit rate syntax).
+# Failed API-key authentications per client IP before 429 (`count/period`, counted by accounts.ratelimit).
 AUTH_FAILURES_PER_IP = "20/m"
 # Failed sign-ins (admin login) per username and per client IP before the login form refuses to
 # check passwords until the window ends (django-ratelimit rates: 10 per 15 minutes, ...).
 LOGIN_FAILURES_PER_USERNAME = "10/15m"
 LOGIN_FAILURES_PER_IP = "30/15m"
-# django-ratelimit's core functions count in the default cache (Redis, or locmem per process: both
-# increment atomically). Its app is not installed, so its system checks (which flag locmem) do not run.
+# For django-ratelimit's core functions (the login throttle): they count in the default cache,
+# atomically on Redis but not on the database cache. Its app is not installed, so its system
+# checks do not run.
 RATELIMIT_USE_CACHE = "default"
-# The failed-auth throttle is a defence in depth: with the cache down it lets requests through to Argon2.
 RATELIMIT_FAIL_OPEN = True
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=2190)
 # Raw bodies of finished exports are dropped after this many days (the rows stay): purge_raw_bodies.

@@ -44,8 +44,8 @@ def check_database() -> str:
 
 
 def check_cache() -> str:
-    """A cache outage is survivable, so it is "degraded", not fatal: rate limits fail open and API
-    keys are verified with Argon2 on every request until the cache is back."""
+    """A cache outage is survivable, so it is "degraded", not fatal: rate limits fail open, failed
+    keys are throttled per process, and API keys are checked against their rows until it is back."""
     probe_key, probe_value = "readiness-probe", uuid.uuid4().hex
     try:
         cache.set(probe_key, probe_value, timeout=10)

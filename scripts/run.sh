@@ -17,6 +17,8 @@ fi
 
 .venv/bin/python manage.py collectstatic --noinput -v 0
 .venv/bin/python manage.py migrate --noinput
+# Without REDIS_URL the cache is a database table (a no-op with Redis).
+.venv/bin/python manage.py createcachetable
 
 # Prometheus multiprocess mode: the gunicorn workers share their metrics through files here,
 # emptied at every start so counts of a previous run never come back.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.db import DatabaseCache
 from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
 from rest_framework.test import APIClient
 
@@ -29,10 +31,28 @@ def _flush_past_the_truncate_guard():
         yield
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """On SQLite, a test database in a file, as in production: the in-memory one Django uses by
+    default shares its cache between connections, whose table locks ignore the busy timeout, so
+    concurrent tests would fail with "database table is locked" where a file waits its turn."""
+    database = django_settings.DATABASES["default"]
+    if not database["ENGINE"].endswith("postgis"):
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
+
+
 @pytest.fixture(autouse=True)
-def _empty_cache():
-    """Each test starts with an empty cache: verify cache, failed-auth throttle and rate-limit counters."""
-    cache.clear()
+def _empty_cache(request):
+    """Each test starts with an empty cache: verify cache, failed-auth throttle and rate-limit counters.
+
+    On the embedded default the cache is a database table: a test without the database cannot
+    reach it (nor clear it).
+    """
+    uses_database = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(
+        request.fixturenames
+    )
+    if uses_database or not isinstance(caches["default"], DatabaseCache):
+        cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -114,22 +114,37 @@ def test_it_rejects_a_revoked_key(alice_key, alice_client):
 def test_revocation_is_effective_on_the_very_next_request_with_a_warm_cache(alice_key, alice_client):
     api_key, plaintext = alice_key
     assert alice_client.get(WHOAMI).status_code == 200
-    assert verify_cache.lookup(keys.key_digest(plaintext)) == api_key.pk
+    assert verify_cache.lookup(keys.key_digest(plaintext))[0] == api_key.pk
+    assert verify_cache.local_lookup(keys.key_digest(plaintext)).api_key.pk == api_key.pk
 
     api_key_revoke(api_key=api_key, revoked_by=None)
 
     assert_401(alice_client.get(WHOAMI), "invalid_api_key")
 
 
-def test_a_revocation_that_bypasses_the_service_still_wins_over_the_cache(alice_key, alice_client):
+def test_a_key_saved_through_the_orm_is_read_again_on_its_next_request(alice_key, alice_client):
     api_key, plaintext = alice_key
+    assert alice_client.post("/v1/test/ingest").status_code == 200
+    # As the admin's change form does: a plain save, no service.
+    api_key.scopes = ["read"]
+    api_key.save()
+
+    assert alice_client.post("/v1/test/ingest").status_code == 403
+    api_key.revoked_at = timezone.now()
+    api_key.save()
+    assert_401(alice_client.get(WHOAMI), "invalid_api_key")
+    assert verify_cache.local_lookup(keys.key_digest(plaintext)) is None
+
+
+def test_a_write_that_bypasses_save_is_seen_once_the_epoch_moves(alice_key, alice_client):
+    api_key, _ = alice_key
     assert alice_client.get(WHOAMI).status_code == 200
-    # A raw UPDATE leaves the cache entry in place; the hit still re-reads the row.
     ApiKey.objects.filter(pk=api_key.pk).update(revoked_at=timezone.now())
-    assert verify_cache.lookup(keys.key_digest(plaintext)) == api_key.pk
+    assert alice_client.get(WHOAMI).status_code == 200  # the documented gap: QuerySet.update skips signals
+
+    verify_cache.keys_changed()
 
     assert_401(alice_client.get(WHOAMI), "invalid_api_key")
-    assert verify_cache.lookup(keys.key_digest(plaintext)) is None
 
 
 @pytest.mark.embedded
@@ -167,9 +182,21 @@ def test_a_scoped_endpoint_without_a_key_is_401_not_403(api_client):
     assert_401(api_client.post("/v1/test/ingest"), "not_authenticated")
 
 
-def test_a_warm_request_costs_one_query_and_no_write(alice_key, alice_client, django_assert_num_queries):
+def test_a_warm_request_costs_no_query(alice_key, alice_client, django_assert_num_queries):
     assert alice_client.get(WHOAMI).status_code == 200  # cold: Argon2, cache filled, last_used_at set
+    with django_assert_num_queries(0):
+        assert alice_client.get(WHOAMI).status_code == 200
+
+
+def test_after_another_key_changed_a_warm_request_reads_its_row_once(
+    alice_key, alice_client, bob_key, django_assert_num_queries
+):
+    assert alice_client.get(WHOAMI).status_code == 200
+    api_key_revoke(api_key=bob_key[0], revoked_by=None)  # moves the epoch
+
     with django_assert_num_queries(1):
+        assert alice_client.get(WHOAMI).status_code == 200
+    with django_assert_num_queries(0):
         assert alice_client.get(WHOAMI).status_code == 200
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -69,11 +70,14 @@ def test_it_draws_another_prefix_on_a_collision(alice, fast_key_hashing, monkeyp
 
 
 @pytest.mark.django_db
-def test_revoking_is_audited_once_and_drops_the_cache_entry(alice_key, staff):
+def test_revoking_is_audited_once_drops_the_cache_entries_and_moves_the_epoch(alice_key, staff):
     api_key, plaintext = alice_key
     digest = keys.key_digest(plaintext)
-    verify_cache.remember(digest, key_id=api_key.pk, expires_at=None)
-    assert verify_cache.lookup(digest) == api_key.pk
+    until = time.time() + 60
+    verify_cache.remember(digest, key_id=api_key.pk, until=until)
+    verify_cache.keep(digest, api_key=api_key, epoch=verify_cache.current_epoch(), until=until)
+    epoch = verify_cache.current_epoch()
+    assert verify_cache.lookup(digest) == (api_key.pk, until)
 
     assert api_key_revoke(api_key=api_key, revoked_by=staff) is True
     assert api_key_revoke(api_key=api_key, revoked_by=None) is False
@@ -81,5 +85,7 @@ def test_revoking_is_audited_once_and_drops_the_cache_entry(alice_key, staff):
     api_key.refresh_from_db()
     assert api_key.revoked_at is not None and api_key.revoked_by == staff
     assert verify_cache.lookup(digest) is None
+    assert verify_cache.local_lookup(digest) is None
+    assert verify_cache.current_epoch() not in {epoch, None}
     event = AuditEvent.objects.get(action="apikey.revoked")
     assert event.actor_user_id == staff.pk and event.metadata["prefix"] == api_key.prefix
