@@ -344,20 +344,32 @@ def _sleep_stage_field(item: dict, field: str, synonym: str) -> str:
 def _sleep_night_item(item: dict, rows: MetricRows, counts: Counts) -> None:
     """A session, keyed by its night, source and start: a night broken by waking, or a nap, is
     sent as several items with the same ``date``."""
-    night, offset = parse_local_date(item.get("date"), "date")
     durations = [parse_optional_number(item.get(key), key) for key in SLEEP_NIGHT_FIELDS]
     for key, value in zip(SLEEP_NIGHT_FIELDS, durations, strict=True):
         check_range(value, 0, 24, key, "hr")
-    times = []
-    for key in SLEEP_NIGHT_TIMES:
-        moment, moment_offset = parse_optional_instant(item.get(key), key)
-        times.append(moment)
-        offset = offset if offset is not None else moment_offset
+    parsed = {key: parse_optional_instant(item.get(key), key) for key in SLEEP_NIGHT_TIMES}
+    times = [moment for moment, _ in parsed.values()]
+    if item.get("date") is None:
+        night, offset = _night_of(parsed)
+    else:
+        night, offset = parse_local_date(item["date"], "date")
+    if offset is None:
+        offset = next((moment_offset for _, moment_offset in parsed.values() if moment_offset is not None), None)
     source = parse_text(item.get("source") or item.get("sleepSource") or item.get("inBedSource"), "source")
     extra = {k: v for k, v in item.items() if k not in SLEEP_NIGHT_KNOWN}
     sleep_start, _, in_bed_start, _ = times
     session_start = sleep_start or in_bed_start or dt.datetime.combine(night, dt.time(), tzinfo=dt.UTC)
     rows.sleep_nights.add((night, source, session_start), (*durations, *times, offset or 0, extra), counts)
+
+
+def _night_of(times: dict[str, tuple[dt.datetime | None, int | None]]) -> tuple[dt.date, int]:
+    """The night of a session sent without ``date`` (older app versions): the local day it ended on,
+    as the app dates its nights."""
+    for key in ("sleepEnd", "inBedEnd"):
+        moment, offset = times[key]
+        if moment is not None:
+            return (moment + dt.timedelta(minutes=offset or 0)).date(), offset or 0
+    raise ItemError("missing_value", "date is missing, and no sleepEnd or inBedEnd tells the night", "date")
 
 
 ITEM_HANDLERS = {"blood_pressure": _blood_pressure_item, "sleep_analysis": _sleep_item}
