@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages healthexport needs, only those missing: fast when all are there.
-#   scripts/setup-system.sh run    what `make run` needs (SpatiaLite, GDAL, a Python venv)
-#   scripts/setup-system.sh test   plus PostgreSQL 15 + PostGIS, Redis, and nginx for the proxy test
+#   scripts/setup-system.sh run    what `make run` needs (SpatiaLite, GDAL, a Python venv, nginx)
+#   scripts/setup-system.sh test   plus PostgreSQL 15 + PostGIS, Redis, chromium, promtool
 set -euo pipefail
 
-packages=(python3-venv python3-dev gdal-bin libsqlite3-mod-spatialite)
+# nginx: `make run` serves through it (scripts/run.sh), so slow clients never hold gunicorn's threads;
+# openssl: deploy/nginx/start.sh makes the TLS proxy's certificate.
+packages=(python3-venv python3-dev gdal-bin libsqlite3-mod-spatialite nginx openssl)
 if [[ "${1:-run}" == "test" ]]; then
   # prometheus: only for promtool, which checks deploy/prometheus/alerts.yaml in the tests.
   # chromium: the browser tests drive Debian's build (Playwright launches it by path, downloads nothing).
-  # nginx, openssl: tests/deploy/test_slow_clients.py runs deploy/nginx/start.sh in front of
-  # gunicorn, as an instance of its own (config, pid, temporary files under pytest's tmp_path).
-  packages+=(postgresql-15 postgresql-15-postgis-3 postgresql-client-15 redis-server prometheus chromium fonts-dejavu-core nginx openssl)
+  packages+=(postgresql-15 postgresql-15-postgis-3 postgresql-client-15 redis-server prometheus chromium fonts-dejavu-core)
 fi
 
 missing=()
@@ -33,7 +33,7 @@ done
 ((${#others[@]} < ${#missing[@]})) || exit 0
 
 # nginx's package would start a server of its own on port 80 (and fail to install where that port
-# is taken); the tests need only the binary. Debian's policy-rc.d switch keeps it from starting
+# is taken); make run and the tests need only the binary, with configurations of their own. Debian's policy-rc.d switch keeps it from starting
 # (unless the machine has a policy of its own), and its service is disabled after.
 policy=/usr/sbin/policy-rc.d
 if [[ ! -e "$policy" ]]; then

@@ -2,6 +2,7 @@
 # The proxy's entry point (the image of deploy/nginx/Dockerfile; tests/deploy/test_slow_clients.py
 # runs it too): renders healthexport.conf.template, makes a certificate when there is none, and
 # runs nginx in the foreground. Arguments go to nginx (the test passes its own -c, -p and -e).
+#   TEMPLATE      healthexport (TLS, the default) or local (plain HTTP on HTTP_LISTEN: make run)
 #   SERVER_NAME   the domain or IP address phones use (default localhost)
 #   UPSTREAM      gunicorn's host:port (default app:8000)
 #   HTTPS_LISTEN, HTTP_LISTEN   nginx listen addresses (default 443, 80)
@@ -15,6 +16,8 @@ HTTPS_LISTEN=${HTTPS_LISTEN:-443}
 HTTP_LISTEN=${HTTP_LISTEN:-80}
 CERT_DIR=${CERT_DIR:-/etc/nginx/certs}
 SITE_CONF=${SITE_CONF:-/etc/nginx/conf.d/healthexport.conf}
+TEMPLATE=${TEMPLATE:-healthexport}
+CONF_DIR=$(dirname "$SITE_CONF")
 
 # A certificate for SERVER_NAME signed by a local CA made here once: install local-ca.crt on the
 # phone to trust it. (A self-signed leaf would do for curl -k, not for iOS, which trusts only a
@@ -46,13 +49,15 @@ make_certificate() {
   echo "start.sh: made a certificate for $SERVER_NAME signed by $CERT_DIR/local-ca.crt" >&2
 }
 
-if [ ! -s "$CERT_DIR/fullchain.pem" ] || [ ! -s "$CERT_DIR/privkey.pem" ]; then
+if [ "$TEMPLATE" = healthexport ] && { [ ! -s "$CERT_DIR/fullchain.pem" ] || [ ! -s "$CERT_DIR/privkey.pem" ]; }; then
   make_certificate
 fi
 
-mkdir -p "$(dirname "$SITE_CONF")"
+mkdir -p "$CONF_DIR"
+# .inc, not .conf: the image's nginx.conf includes conf.d/*.conf at the http level.
+cp "$here/proxy.inc" "$CONF_DIR/healthexport-proxy.inc"
 sed -e "s|\${SERVER_NAME}|$SERVER_NAME|g" -e "s|\${UPSTREAM}|$UPSTREAM|g" \
   -e "s|\${HTTPS_LISTEN}|$HTTPS_LISTEN|g" -e "s|\${HTTP_LISTEN}|$HTTP_LISTEN|g" \
-  -e "s|\${CERT_DIR}|$CERT_DIR|g" "$here/healthexport.conf.template" >"$SITE_CONF"
+  -e "s|\${CERT_DIR}|$CERT_DIR|g" -e "s|\${CONF_DIR}|$CONF_DIR|g" "$here/$TEMPLATE.conf.template" >"$SITE_CONF"
 
 exec nginx -g "daemon off;" "$@"

@@ -18,6 +18,7 @@ import http.client
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import ssl
@@ -48,6 +49,8 @@ TRICKLE_INTERVAL = 1.0
 MAX_TRICKLES = 40  # a slow client stops by itself after this many bytes
 STARTUP_TIMEOUT = 30.0
 UNLIMITED = str(10**12)
+# What a copy of the repository for `make run` leaves out (.venv is linked instead).
+NOT_COPIED = (".git", ".venv", "var", "test-artifacts", "staticfiles", "__pycache__", ".*_cache", ".hypothesis")
 
 
 def free_port() -> int:
@@ -68,26 +71,28 @@ def stop_process_group(process: subprocess.Popen) -> None:
         process.wait(timeout=5)
 
 
-def wait_until(ready: Callable[[], bool], process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
+def wait_until(ready: Callable[[], bool], process: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"{process.args[0]} exited with {process.returncode}:\n{log.read_text()}")
         if ready():
             return
         time.sleep(0.2)
-    pytest.fail(f"{process.args[0]} did not start in {STARTUP_TIMEOUT:.0f} s:\n{log.read_text()}")
+    pytest.fail(f"{process.args[0]} did not start in {timeout:.0f} s:\n{log.read_text()}")
 
 
 @contextlib.contextmanager
-def running(command: list[str], env: dict[str, str], log: Path, ready: Callable[[], bool]) -> Iterator[None]:
+def running(
+    command: list[str], env: dict[str, str], log: Path, ready: Callable[[], bool], timeout: float = STARTUP_TIMEOUT
+) -> Iterator[None]:
     """The command in a process group of its own, stopped (workers too) whatever happens."""
     with log.open("w") as out:
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        wait_until(ready, process, log)
+        wait_until(ready, process, log, timeout)
         yield
     finally:
         stop_process_group(process)
@@ -330,3 +335,26 @@ def test_a_large_export_and_a_gzip_one_pass_the_proxy_unchanged(proxy):
         (len(large), hashlib.sha256(large).hexdigest(), ""),
         (len(day), hashlib.sha256(day).hexdigest(), "gzip"),
     ]
+
+
+def test_make_run_serves_through_nginx_and_answers_while_slow_clients_wait(slow_clients, tmp_path):
+    """scripts/run.sh itself, on the embedded default, in a copy of the repository (its var/ is the copy's)."""
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(*NOT_COPIED))
+    (tree / ".venv").symlink_to(ROOT / ".venv")
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if name not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(HOST="127.0.0.1", PORT=str(port), SECRET_KEY="make-run-test", DOTENV_PATH="")
+
+    with running(
+        [str(tree / "scripts" / "run.sh")], env, tmp_path / "run.log", lambda: _answers(lambda: plain(port)), 180
+    ):
+        headers = slow_clients(lambda: plain_socket(port), HALF_A_HEADER)
+        bodies = slow_clients(lambda: plain_socket(port), HALF_A_BODY)
+        wait_for_trickles(headers + bodies)
+
+        assert get_health(plain(port)) == (200, {"status": "ok"})
+        connection = plain(port)
+        connection.request("GET", "/health")
+        assert connection.getresponse().getheader("Server") == "nginx"  # not gunicorn itself
+        connection.close()

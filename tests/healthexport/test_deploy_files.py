@@ -39,7 +39,9 @@ def test_compose_publishes_only_the_proxy_and_trusts_only_its_network():
 
 
 def test_the_proxy_accepts_every_body_the_app_accepts():
-    template = (ROOT / "deploy" / "nginx" / "healthexport.conf.template").read_text()
+    template = (ROOT / "deploy" / "nginx" / "proxy.inc").read_text()
+    for site in ("healthexport.conf.template", "local.conf.template"):
+        assert "include ${CONF_DIR}/healthexport-proxy.inc;" in (ROOT / "deploy" / "nginx" / site).read_text()
     number, unit = re.search(r"^\s*client_max_body_size (\d+)([kmg]?);", template, re.M | re.I).groups()
     assert int(number) * NGINX_SIZE_UNITS[unit.lower()] > settings.INGEST_MAX_BODY_BYTES
     assert re.search(r"^\s*proxy_request_buffering on;", template, re.M)
