@@ -1,0 +1,31 @@
+"""Apple Health archives for tests: the fixtures and the generator beside them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+APPLE_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "apple_health"
+SMALL_ZIP = APPLE_FIXTURES / "small.zip"
+OUTCOMES = ("stored", "updated", "duplicates", "rejected")
+
+
+def expected() -> dict[str, Any]:
+    return json.loads((APPLE_FIXTURES / "EXPECTED.json").read_text())
+
+
+def generate(out: Path, *args: str) -> Path:
+    """An archive (or with ``--xml-only`` a bare export.xml) from the generator."""
+    subprocess.run(
+        [sys.executable, str(APPLE_FIXTURES / "gen_export.py"), *args, "--out", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+def adds_up(counts: dict[str, int]) -> bool:
+    return counts["received"] == sum(counts[outcome] for outcome in OUTCOMES)
