@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Migrates and serves healthexport with gunicorn. Without SECRET_KEY a random one is kept in var/.
+# Migrates and serves healthexport with gunicorn, and runs the task queue's worker beside it.
+# Without SECRET_KEY a random one is kept in var/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +24,13 @@ fi
 export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/prometheus}"
 mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete
-exec .venv/bin/gunicorn healthexport.wsgi --config deploy/gunicorn.conf.py --bind "${HOST:-127.0.0.1}:${PORT:-8000}"
+
+# The task queue's worker (Apple Health imports) runs beside gunicorn and stops with it. More
+# workers, here or on other machines sharing the database and IMPORT_DIR: `manage.py db_worker`.
+.venv/bin/python manage.py db_worker --queue-name default --interval 2 --no-reload &
+worker=$!
+.venv/bin/gunicorn healthexport.wsgi --config deploy/gunicorn.conf.py --bind "${HOST:-127.0.0.1}:${PORT:-8000}" &
+server=$!
+trap 'kill -TERM "$server" "$worker" 2>/dev/null; wait "$server" "$worker" 2>/dev/null' EXIT INT TERM
+# Whichever stops first (gunicorn, the worker), the other is stopped too.
+wait -n "$server" "$worker"

@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.services import record_event
+from healthexport.lib.errors import RateLimited
 from ingest import instrumentation
 from ingest.apple import tasks
 from ingest.apple.archive import Export, open_export
@@ -46,12 +48,11 @@ from ingest.apple.rows import (
     add_workout,
     latest_plausible,
 )
+from ingest.apple.upload import Upload
 from ingest.models import AppleImport
 
 logger = logging.getLogger(__name__)
 
-# Top-level elements per committed chunk: bounds memory, and what a retry may have to redo.
-CHUNK_ELEMENTS = 20_000
 # While skipping what is committed, the claim is refreshed every so many elements.
 HEARTBEAT_EVERY = 100_000
 Progress = Callable[[float], None]
@@ -91,10 +92,40 @@ def import_create(
     return apple_import
 
 
-def imports_today(*, api_key: Any) -> int:
-    """Imports created with this key in the last 24 hours (the per-key daily limit)."""
+def import_submit(*, user: Any, api_key: Any, upload: Upload, request: HttpRequest | None = None) -> AppleImport:
+    """An uploaded archive, checked (zip entries, an export.xml inside) and queued; the file is
+    removed when it is refused. The daily limit is checked again under a lock on the user's row,
+    so concurrent uploads cannot pass it together."""
+    try:
+        with open_export(upload.path, max_bytes=settings.IMPORT_MAX_UNCOMPRESSED_BYTES):
+            pass
+        with transaction.atomic():
+            get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+            check_daily_limit(user=user, api_key=api_key)
+            apple_import = import_create(
+                user=user, api_key=api_key, path=upload.path, size=upload.size, sha256=upload.sha256, request=request
+            )
+            _audit(apple_import, "import.queued", {})
+    except BaseException:
+        upload.path.unlink(missing_ok=True)
+        raise
+    return apple_import
+
+
+def check_daily_limit(*, user: Any, api_key: Any) -> None:
+    """``IMPORTS_PER_DAY`` uploads per API key (per user from the web page) in any 24 hours; 429 beyond."""
     since = timezone.now() - dt.timedelta(days=1)
-    return AppleImport.objects.filter(api_key=api_key, created_at__gte=since).count()
+    recent = AppleImport.objects.filter(created_at__gte=since, owns_file=True)
+    recent = recent.filter(api_key=api_key) if api_key is not None else recent.filter(user=user, api_key=None)
+    times = list(recent.order_by("created_at").values_list("created_at", flat=True)[: settings.IMPORTS_PER_DAY])
+    if len(times) < settings.IMPORTS_PER_DAY:
+        return
+    wait = max(1, int((times[0] + dt.timedelta(days=1) - timezone.now()).total_seconds()) + 1)
+    error = RateLimited(
+        f"At most {settings.IMPORTS_PER_DAY} imports a day (IMPORTS_PER_DAY); retry after {wait} seconds."
+    )
+    error.wait = wait
+    raise error
 
 
 def file_sha256(path: Path) -> str:
@@ -196,7 +227,7 @@ def _process(apple_import: AppleImport, token: str, progress: Progress | None) -
                 continue
             _convert(node, rows, report, latest, read_route)
             pending += 1
-            if pending >= CHUNK_ELEMENTS:
+            if pending >= settings.IMPORT_CHUNK_ELEMENTS:
                 pressure += rows.pressure
                 rows.pressure = []
                 _commit(apple_import, token, loader, rows, index, min(stream.consumed / size, 0.99))
@@ -308,7 +339,7 @@ def _finish(apple_import: AppleImport, token: str, report: ImportReport) -> None
     if not updated:
         raise ImportLost
     apple_import.refresh_from_db()
-    _audit(apple_import, "import.finished", _audit_totals(counts))
+    _audit(apple_import, "import.finished", count_totals(counts))
     transaction.on_commit(lambda: _ended(apple_import, "done", counts))
 
 
@@ -354,8 +385,8 @@ def _ended(apple_import: AppleImport, outcome: str, counts: dict[str, Any]) -> N
         Path(apple_import.path).unlink(missing_ok=True)
 
 
-def _audit_totals(counts: dict[str, Any]) -> dict[str, int]:
-    """Counts only, never a value."""
+def count_totals(counts: dict[str, Any]) -> dict[str, int]:
+    """An import's counts summed over its types (what the audit trail keeps: counts, never values)."""
     per_type = [*counts.get("records", {}).values(), counts.get("workouts", {}), *counts.get("other", {}).values()]
     totals = {
         name: sum(c.get(name, 0) for c in per_type)

@@ -29,3 +29,19 @@ def generate(out: Path, *args: str) -> Path:
 
 def adds_up(counts: dict[str, int]) -> bool:
     return counts["received"] == sum(counts[outcome] for outcome in OUTCOMES)
+
+
+def run_queued_tasks() -> None:
+    """Run what the task queue holds, as ``manage.py db_worker --batch`` does, in this process."""
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="test-worker",
+        excluded_queue_names=[],
+    ).run()

@@ -12,7 +12,7 @@ from accounts.services import user_get_or_create
 from healthexport.lib.progress import ProgressBar
 from ingest.apple.archive import open_export
 from ingest.apple.errors import ImportRefused
-from ingest.apple.services import file_sha256, import_attempt, import_create
+from ingest.apple.services import count_totals, file_sha256, import_attempt, import_create
 from ingest.models import AppleImport
 
 OUTCOMES = ("received", "stored", "updated", "duplicates", "rejected")
@@ -83,11 +83,11 @@ def describe(apple_import: AppleImport, user: str, created: bool, seconds: float
     """One line of totals, then one per type."""
     counts = apple_import.counts
     per_type = {**counts.get("records", {}), "workouts": counts.get("workouts", {}), **counts.get("other", {})}
-    totals = {field: sum(c.get(field, 0) for c in per_type.values()) for field in OUTCOMES}
+    totals = count_totals(counts)
     lines = [
         f"Imported {apple_import.public_id} for {user}{' (new user)' if created else ''} in {seconds:.1f}s: "
-        + ", ".join(f"{count} {field}" for field, count in totals.items())
-        + f", {counts.get('workouts', {}).get('route_points', 0)} route points"
+        + ", ".join(f"{totals[field]} {field}" for field in OUTCOMES)
+        + f", {totals['route_points']} route points"
     ]
     for kind, c in sorted(per_type.items()):
         lines.append(f"  {kind}: " + ", ".join(f"{c.get(field, 0)} {field}" for field in OUTCOMES))
