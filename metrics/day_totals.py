@@ -17,7 +17,7 @@ from typing import Any
 
 from metrics.models import MetricType, Sample, SourcePriority
 
-# Matched case-insensitively inside source names ("Anna’s Apple Watch", "Anna’s iPhone").
+# Matched case-insensitively inside source names ("Anna's Apple Watch", "Anna's iPhone").
 DEFAULT_PRIORITY = ("watch", "iphone")
 
 
