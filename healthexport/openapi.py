@@ -35,6 +35,10 @@ OPERATION_ERROR_STATUSES = {
         "415": "unsupported_media_type (not application/json, or an unknown Content-Encoding)",
         "422": "idempotency_key_reused (the Idempotency-Key was used before with a different body)",
     },
+    ("/v1/imports", "post"): {
+        "413": "body_too_large (over IMPORT_MAX_BODY_BYTES)",
+        "415": "unsupported_media_type (not application/zip)",
+    },
 }
 
 

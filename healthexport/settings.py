@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_tasks",
+    "django_tasks_db",
     "healthexport.apps.HealthexportConfig",
     "accounts",
     "audit",
@@ -292,6 +294,22 @@ RAW_BODY_RETENTION_DAYS = env.int("RAW_BODY_RETENTION_DAYS", default=90)
 # An export still "received" this long after it arrived lost its worker (a request lives at most
 # gunicorn's timeout): mark_stale_ingestions and reprocess mark it failed. Default: twice that timeout.
 INGEST_STALE_AFTER_SECONDS = env.int("INGEST_STALE_AFTER_SECONDS", default=2 * env.int("GUNICORN_TIMEOUT", default=300))
+
+# --- Apple Health imports (README "Apple Health import") -----------------------------------
+# Uploads are streamed to files here, never held in memory, and deleted once imported.
+IMPORT_DIR = Path(env.str("IMPORT_DIR", default=str(VAR_DIR / "imports")))
+IMPORT_MAX_BODY_BYTES = env.int("IMPORT_MAX_BODY_BYTES", default=4 * 1024**3)
+# What an archive may inflate to in all (a zip bomb stops here, not at the end of the disk or memory).
+IMPORT_MAX_UNCOMPRESSED_BYTES = env.int("IMPORT_MAX_UNCOMPRESSED_BYTES", default=64 * 1024**3)
+IMPORTS_PER_DAY = env.int("IMPORTS_PER_DAY", default=5)
+# A running import whose worker has not reported for this long is taken over by another worker.
+IMPORT_STALE_AFTER_SECONDS = env.int("IMPORT_STALE_AFTER_SECONDS", default=120)
+IMPORT_MAX_ATTEMPTS = env.int("IMPORT_MAX_ATTEMPTS", default=3)
+IMPORT_RETRY_SECONDS = env.int("IMPORT_RETRY_SECONDS", default=30)
+# Top-level XML elements per committed chunk: bounds memory, and what a retry may have to redo.
+IMPORT_CHUNK_ELEMENTS = env.int("IMPORT_CHUNK_ELEMENTS", default=20_000)
+# The task queue: a table in our own database, worked by `manage.py db_worker` (scripts/run.sh).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 # --- Metrics ---------------------------------------------------------------------------------
 # Set: /metrics is served on this port only (by gunicorn's master, see deploy/gunicorn.conf.py),

@@ -17,6 +17,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include("metrics.urls")),
     path("v1/", include("ingest.owner_urls")),
+    # Owner web pages (session sign-in).
+    path("", include("ingest.apple.web_urls")),
     # Public: they describe the API and hold no data.
     path("v1/schema", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
     path(

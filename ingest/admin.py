@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from healthexport.lib.admin import FixedCountPaginator, ReadOnlyAdminMixin
-from ingest.models import Ingestion
+from ingest.models import AppleImport, Ingestion
 from ingest.services import RawBodyPurged, ingestion_process
 
 COUNT_FIELDS = ("received", "stored", "updated", "duplicates", "rejected")
@@ -84,3 +84,48 @@ class IngestionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if gone:
             message += f" {gone} had no body left to reprocess (purged after RAW_BODY_RETENTION_DAYS)."
         self.message_user(request, message, messages.INFO)
+
+
+@admin.register(AppleImport)
+class AppleImportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Apple Health imports: who, when, how far, the outcome (counts, never values)."""
+
+    list_display = (
+        "public_id",
+        "user",
+        "status",
+        "progress_percent",
+        "created_at",
+        "finished_at",
+        "size",
+        "attempts",
+        "error_code",
+    )
+    list_filter = ("status",)
+    search_fields = ("public_id", "user__username", "sha256")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    fields = (
+        "public_id",
+        "user",
+        "api_key",
+        "status",
+        "progress",
+        "attempts",
+        "created_at",
+        "started_at",
+        "heartbeat_at",
+        "finished_at",
+        "size",
+        "sha256",
+        "elements_done",
+        "error_code",
+        "error_message",
+        "request_id",
+        "counts",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="progress")
+    def progress_percent(self, apple_import: AppleImport) -> str:
+        return f"{apple_import.progress:.0%}"

@@ -7,6 +7,9 @@
 ``healthexport_ingest_body_bytes``                      ``INGEST_BODY_BYTES`` (as received)
 ``healthexport_active_users``                           ``ACTIVE_USERS`` (synced in the last 24 h)
 ``healthexport_data_quality_findings{kind}``            ``DATA_QUALITY_FINDINGS`` / ``set_data_quality_findings``
+``healthexport_imports_total{outcome}``                 ``IMPORTS`` (Apple Health imports ended: done, failed)
+``healthexport_import_attempts_total``                  ``IMPORT_ATTEMPTS`` (a worker took an import)
+``healthexport_import_records_total{outcome}``          ``IMPORT_RECORDS`` / ``record_import_counts``
 ======================================================  ===================================
 
 Unknown metric names collapse to ``other`` (``metric_label``).
@@ -100,6 +103,21 @@ DATA_QUALITY_FINDINGS = Gauge(
     multiprocess_mode="livemostrecent",
 )
 
+IMPORTS = Counter(
+    "healthexport_imports_total",
+    "Apple Health imports that ended, by outcome (done, failed).",
+    ["outcome"],
+)
+IMPORT_ATTEMPTS = Counter(
+    "healthexport_import_attempts_total",
+    "Times a worker took an Apple Health import (first runs, retries and take-overs).",
+)
+IMPORT_RECORDS = Counter(
+    "healthexport_import_records_total",
+    "Records, workouts and other elements of finished Apple Health imports, by outcome.",
+    ["outcome"],
+)
+
 
 def metric_label(name: str) -> str:
     """The ``metric`` label for an HAE metric name: itself when well known, else ``other``."""
@@ -125,3 +143,13 @@ def set_data_quality_findings(counts: Mapping[str, int]) -> None:
     for kind, count in counts.items():
         if kind in DATA_QUALITY_KINDS:
             DATA_QUALITY_FINDINGS.labels(kind).set(count)
+
+
+def record_import_end(*, outcome: str, counts: Mapping[str, Mapping[str, int]] | None = None) -> None:
+    """Count an import that ended and, when it is done, its elements per outcome (summed over types)."""
+    IMPORTS.labels(bounded(outcome, ("done", "failed"))).inc()
+    for per_type in counts or {}:
+        for outcome_name in INGEST_OUTCOMES:
+            total = per_type.get(outcome_name, 0)
+            if total:
+                IMPORT_RECORDS.labels(outcome_name).inc(total)

@@ -88,3 +88,58 @@ class Ingestion(PartitionedModel):
 
     def __str__(self) -> str:
         return f"ingestion {self.public_id} ({self.status})"
+
+
+class AppleImport(models.Model):
+    """One Apple Health export.zip to import (POST /v1/imports or ``manage.py import_apple_health``).
+
+    A worker of the task queue claims it (``attempts``, ``worker``) and keeps ``heartbeat_at``
+    fresh; every chunk of records commits with ``elements_done`` and ``counts`` in the same
+    transaction, so a retried import resumes exactly where the last commit left it. A running
+    import whose heartbeat went stale lost its worker and is taken over (ingest.apple.services).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.BigAutoField(primary_key=True)
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="apple_imports")
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="apple_imports"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    path = models.CharField(max_length=1024, help_text="The archive on disk (IMPORT_DIR for uploads).")
+    owns_file = models.BooleanField(default=True, help_text="Delete the file once the import has ended.")
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=64, blank=True, default="", help_text="The attempt that holds it.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    progress = models.FloatField(default=0.0)
+    elements_done = models.PositiveBigIntegerField(default=0, help_text="Top-level XML elements committed.")
+    counts = models.JSONField(default=dict, blank=True)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_message = models.CharField(max_length=500, blank=True, default="")
+    request_id = models.CharField(max_length=128, blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="ingest_appleimport_user_time"),
+            # The per-key daily upload limit counts a key's recent imports.
+            models.Index(fields=["api_key", "created_at"], name="ingest_appleimport_key_time"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress__gte=0, progress__lte=1), name="ingest_appleimport_progress_fraction"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"apple import {self.public_id} ({self.status})"

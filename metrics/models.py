@@ -450,3 +450,14 @@ class HealthRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.section} record {self.pk}"
+
+
+class SourcePriority(models.Model):
+    """An owner's order of data sources for daily totals (metrics.day_totals): name fragments, best
+    first, e.g. ``["watch", "iphone"]``. Without one, Apple Watch comes before iPhone."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", primary_key=True)
+    order = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return "source priority"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Migrates and serves healthexport: nginx on HOST:PORT in front of gunicorn, so that slow or large
-# requests wait in nginx, never in one of gunicorn's few threads (deploy/nginx/local.conf.template).
-# PROXY=0 serves gunicorn itself on HOST:PORT. Without SECRET_KEY a random one is kept in var/.
+# requests wait in nginx, never in one of gunicorn's few threads (deploy/nginx/local.conf.template),
+# and the task queue's worker beside them. PROXY=0 serves gunicorn itself on HOST:PORT. Without
+# SECRET_KEY a random one is kept in var/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,20 +30,19 @@ mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete
 listen="${HOST:-127.0.0.1}:${PORT:-8000}"
 export PATH="$PATH:/usr/sbin"  # Debian's nginx
+proxy_dir="$PWD/var/nginx"
 if [[ "${PROXY:-1}" == 0 ]] || ! command -v nginx >/dev/null; then
   [[ "${PROXY:-1}" == 0 ]] || echo "run.sh: no nginx (scripts/setup-system.sh run installs it): gunicorn serves slow clients itself" >&2
-  exec .venv/bin/gunicorn healthexport.wsgi --config deploy/gunicorn.conf.py --bind "$listen"
-fi
-
-# gunicorn on a free loopback port; nginx forwards the client's address, believed from there only.
-upstream="127.0.0.1:$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-export TRUSTED_PROXIES="${TRUSTED_PROXIES:-127.0.0.1}"
-proxy_dir="$PWD/var/nginx"
-mkdir -p "$proxy_dir"
-# As root, nginx would run its workers as an unprivileged user that cannot read var/.
-user_line=""
-[[ "$(id -u)" == 0 ]] && user_line="user root;"
-cat > "$proxy_dir/nginx.conf" <<CONF
+  bind="$listen"
+else
+  # gunicorn on a free loopback port; nginx forwards the client's address, believed from there only.
+  bind="127.0.0.1:$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  export TRUSTED_PROXIES="${TRUSTED_PROXIES:-127.0.0.1}"
+  mkdir -p "$proxy_dir"
+  # As root, nginx would run its workers as an unprivileged user that cannot read var/.
+  user_line=""
+  [[ "$(id -u)" == 0 ]] && user_line="user root;"
+  cat > "$proxy_dir/nginx.conf" <<CONF
 $user_line
 worker_processes 1;
 pid $proxy_dir/nginx.pid;
@@ -58,14 +58,21 @@ http {
     include $proxy_dir/healthexport.conf;
 }
 CONF
+fi
 
 pids=()
 stop() { kill -TERM "${pids[@]}" 2>/dev/null || true; }
 trap stop EXIT INT TERM
-.venv/bin/gunicorn healthexport.wsgi --config deploy/gunicorn.conf.py --bind "$upstream" &
+# The task queue's worker (Apple Health imports) runs beside gunicorn and stops with it. More
+# workers, here or on other machines sharing the database and IMPORT_DIR: `manage.py db_worker`.
+.venv/bin/python manage.py db_worker --queue-name default --interval 2 --no-reload &
 pids+=($!)
-TEMPLATE=local UPSTREAM="$upstream" HTTP_LISTEN="$listen" SITE_CONF="$proxy_dir/healthexport.conf" \
-  deploy/nginx/start.sh -c "$proxy_dir/nginx.conf" -p "$proxy_dir/" -e "$proxy_dir/error.log" &
+.venv/bin/gunicorn healthexport.wsgi --config deploy/gunicorn.conf.py --bind "$bind" &
 pids+=($!)
-# Whichever stops first (or a signal) stops the other.
+if [[ "$bind" != "$listen" ]]; then
+  TEMPLATE=local UPSTREAM="$bind" HTTP_LISTEN="$listen" SITE_CONF="$proxy_dir/healthexport.conf" \
+    deploy/nginx/start.sh -c "$proxy_dir/nginx.conf" -p "$proxy_dir/" -e "$proxy_dir/error.log" &
+  pids+=($!)
+fi
+# Whichever stops first (or a signal) stops the others.
 wait -n "${pids[@]}"

@@ -1,0 +1,290 @@
+"""Rows of an Apple Health import → the tables of POST /v1/ingest, through its writers.
+
+Every call into the ingest pipeline's storage layer (table specs, ``write_rows``,
+``write_workouts``, metric types, rollups, the per-user lock) is in this module, so the rest of
+the importer knows rows, not tables.
+
+A record already stored — by the app or by an earlier import — with the same natural key
+(metric, start, source) and the same value is a duplicate: imported samples compare ``qty`` only,
+so the app's row (which has no end time and no motion context) is left as it is, and
+``received = stored + updated + duplicates + rejected`` holds per type as in the ingest answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ingest.apple.rows import WORKOUTS, PressureHalf, Record, Rows, Sample, WorkoutRow, digest
+from ingest.items import WorkoutData, route_line
+from ingest.parsing import ItemError
+from ingest.report import Counts, WorkoutCounts
+from ingest.services import BLOOD_PRESSURE, HEALTH_RECORDS, SAMPLES, SLEEP_STAGES, _lock_user, metric_types_for
+from ingest.writers import RowCollector, TableSpec, write_rows, write_workouts
+from metrics import catalog
+from metrics.models import ROLLUP_STEP, MetricType, SampleRollup, Workout
+from metrics.units import UnitMismatch, converter
+
+MAX_ERRORS = 100
+# Samples as the app's (same table, key and columns), compared on the value alone (see above).
+IMPORTED_SAMPLES = TableSpec(
+    model=SAMPLES.model,
+    key=SAMPLES.key,
+    values=SAMPLES.values,
+    compared=("qty",),
+    range_column=SAMPLES.range_column,
+)
+
+
+@dataclass
+class ImportReport:
+    """Counts per HealthKit type (``records``), workouts and the other kinds, and item errors."""
+
+    records: dict[str, Counts] = field(default_factory=dict)
+    workouts: WorkoutCounts = field(default_factory=WorkoutCounts)
+    other: dict[str, Counts] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    error_count: int = 0
+
+    def counts(self, kind: str) -> Counts:
+        if kind == WORKOUTS:
+            return self.workouts
+        if kind.startswith(("HK", "apple_records")):
+            return self.records.setdefault(kind, Counts())
+        return self.other.setdefault(kind, Counts())
+
+    def reject(self, kind: str, code: str, message: str, **where: Any) -> None:
+        self.counts(kind).rejected += 1
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append({"code": code, "message": message, "where": {"type": kind, **where}})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "records": {kind: asdict(c) for kind, c in sorted(self.records.items())},
+            "workouts": asdict(self.workouts),
+            "other": {kind: asdict(c) for kind, c in sorted(self.other.items())},
+            "errors": self.errors,
+            "errors_truncated": self.error_count > len(self.errors),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImportReport:
+        """The report as last committed: a resumed import goes on counting from there."""
+        if not data:
+            return cls()
+        return cls(
+            records={kind: Counts(**c) for kind, c in data.get("records", {}).items()},
+            workouts=WorkoutCounts(**data.get("workouts", {})),
+            other={kind: Counts(**c) for kind, c in data.get("other", {}).items()},
+            errors=list(data.get("errors", [])),
+            error_count=len(data.get("errors", [])) + (1 if data.get("errors_truncated") else 0),
+        )
+
+
+def storage_ingestion_id(import_id: int) -> int:
+    """The ``ingestion_id`` of rows an import stores: minus its id, apart from the app's exports."""
+    return -import_id
+
+
+@dataclass
+class _Metric:
+    type: MetricType | None
+    refusal: ItemError | None = None
+    conversions: dict[str, Callable[[float], float] | ItemError] = field(default_factory=dict)
+
+
+class Loader:
+    """Writes the rows of one import for one user, a chunk at a time."""
+
+    def __init__(self, *, user_id: int, import_id: int, report: ImportReport):
+        self.user_id, self.ingestion_id, self.report = user_id, storage_ingestion_id(import_id), report
+        self._metrics: dict[str, _Metric] = {}
+
+    # --- outside the chunk's transaction ---------------------------------------------------
+
+    def prepare(self, rows: Rows) -> None:
+        """Create the metric types the chunk needs (their own short transactions, as the app's)."""
+        names = {sample.metric for sample in rows.samples} - self._metrics.keys()
+        if not names:
+            return
+        for name, found in metric_types_for(user_id=self.user_id, names=sorted(names)).items():
+            self._metrics[name] = _Metric(None, found) if isinstance(found, ItemError) else _Metric(found)
+
+    # --- inside it -----------------------------------------------------------------------------
+
+    def lock(self) -> None:
+        """Serialise with the user's app exports and other imports (the chunk's transaction)."""
+        _lock_user(self.user_id)
+
+    def write(self, rows: Rows) -> None:
+        """The chunk's samples, stages, records and workouts; call in a transaction after ``lock``."""
+        self._write_samples(rows.samples)
+        stages = RowCollector()
+        for stage in rows.stages:
+            self.report.counts(stage.kind).received += 1
+            stages.add(
+                (stage.start, stage.source, stage.stage),
+                (stage.end, stage.hours, "hr", stage.offset),
+                self.report.counts(stage.kind),
+            )
+        write_rows(SLEEP_STAGES, user_id=self.user_id, ingestion_id=self.ingestion_id, rows=stages.values())
+        self.write_records(rows.records)
+        self._write_workouts(rows.workouts)
+
+    def _write_samples(self, samples: list[Sample]) -> None:
+        collector = RowCollector()
+        for sample in samples:
+            counts = self.report.counts(sample.kind)
+            counts.received += 1
+            qty = self._canonical(sample)
+            if qty is None:
+                continue
+            collector.add(
+                (self._metrics[sample.metric].type.id, sample.start, sample.source),
+                (sample.end, qty, None, None, sample.unit, sample.offset, sample.context),
+                counts,
+            )
+        changed = write_rows(
+            IMPORTED_SAMPLES, user_id=self.user_id, ingestion_id=self.ingestion_id, rows=collector.values()
+        )
+        spans: dict[int, list[dt.datetime]] = defaultdict(list)
+        for row in changed:
+            spans[row.key[0]].append(row.key[1])
+        for metric_id, starts in spans.items():
+            SampleRollup.objects.refresh(
+                user_id=self.user_id, metric_ids=[metric_id], start=min(starts), end=max(starts) + ROLLUP_STEP
+            )
+
+    def _canonical(self, sample: Sample) -> float | None:
+        """The value in the metric's canonical unit, checked; None (and counted) when refused."""
+        metric = self._metrics[sample.metric]
+        refusal = metric.refusal
+        if refusal is None:
+            convert = metric.conversions.get(sample.unit)
+            if convert is None:
+                convert = metric.conversions[sample.unit] = _conversion(sample, metric.type)
+            if isinstance(convert, ItemError):
+                refusal = convert
+            else:
+                qty = convert(sample.qty)
+                refusal = _out_of_bounds(sample.metric, qty)
+                if refusal is None:
+                    return qty
+        self.report.reject(sample.kind, refusal.code, refusal.message, start=sample.start.isoformat())
+        return None
+
+    def write_records(self, records: Iterable[Record]) -> None:
+        collector = RowCollector()
+        for record in records:
+            counts = self.report.counts(record.kind)
+            counts.received += 1
+            collector.add(
+                (record.section, record.natural_key),
+                (record.start, record.payload, digest(record.payload)),
+                counts,
+            )
+        write_rows(HEALTH_RECORDS, user_id=self.user_id, ingestion_id=self.ingestion_id, rows=collector.values())
+
+    def _write_workouts(self, workouts: list[WorkoutRow]) -> None:
+        """Workouts by their own key; one the app already sent (same start) is a duplicate."""
+        if not workouts:
+            return
+        counts = self.report.workouts
+        counts.received += len(workouts)
+        ours = {w.external_id for w in workouts}
+        sent_by_app = set(
+            Workout.objects.filter(user_id=self.user_id, start__in=[w.start for w in workouts])
+            .exclude(external_id__in=ours)
+            .values_list("start", flat=True)
+        )
+        unique: dict[str, WorkoutData] = {}
+        for index, workout in enumerate(workouts):
+            if workout.start in sent_by_app or workout.external_id in unique:
+                counts.duplicates += 1
+                continue
+            route = [point for point in workout.route if _valid_point(point)]
+            fields = {**workout.fields, "external_id": workout.external_id}
+            if len(route) >= 2:
+                fields["route"] = route_line(route)
+            unique[workout.external_id] = WorkoutData(index, fields, route, [], workout.digest)
+        write_workouts(
+            user_id=self.user_id, ingestion_id=self.ingestion_id, workouts=list(unique.values()), counts=counts
+        )
+
+    def write_pressure(self, halves: list[PressureHalf]) -> None:
+        """Blood pressure readings: the systolic and diastolic Records of one time and source,
+        paired (each half counted under its own type, with its reading's outcome)."""
+        pairs: dict[tuple, dict[str, PressureHalf]] = {}
+        counted: dict[tuple, list[PressureHalf]] = defaultdict(list)
+        for half in halves:
+            key = (half.start, half.source)
+            pairs.setdefault(key, {}).setdefault(half.which, half)
+            if half.kind:
+                self.report.counts(half.kind).received += 1
+                counted[key].append(half)
+        collector = RowCollector()
+        outcomes: dict[tuple, Counts] = {}
+        for key, pair in pairs.items():
+            systolic, diastolic = pair.get("systolic"), pair.get("diastolic")
+            refusal = _pressure_refusal(systolic, diastolic)
+            if refusal is not None:
+                for half in counted[key]:
+                    self.report.reject(half.kind, "invalid_item", refusal, start=half.start.isoformat())
+                continue
+            outcome = outcomes[key] = Counts()
+            collector.add(key, (_mmhg(systolic), _mmhg(diastolic), "mmHg", systolic.offset), outcome)
+        write_rows(BLOOD_PRESSURE, user_id=self.user_id, ingestion_id=self.ingestion_id, rows=collector.values())
+        for key, outcome in outcomes.items():
+            for half in counted[key]:
+                counts = self.report.counts(half.kind)
+                for name in ("stored", "updated", "duplicates"):
+                    setattr(counts, name, getattr(counts, name) + getattr(outcome, name))
+
+
+def _conversion(sample: Sample, metric: MetricType) -> Callable[[float], float] | ItemError:
+    if not metric.unit:
+        return lambda value: value  # an unknown metric keeps the unit it came in
+    try:
+        return converter(sample.unit or metric.unit, metric.unit)
+    except UnitMismatch:
+        return ItemError(
+            "unit_mismatch", f"unit {sample.unit!r} is not a unit of {sample.metric} ({metric.unit})", "unit"
+        )
+
+
+def _out_of_bounds(metric: str, qty: float) -> ItemError | None:
+    bounds = catalog.BOUNDS.get(metric)
+    if bounds is not None:
+        unit, low, high = bounds
+        if not low <= qty <= high:
+            return ItemError("out_of_range", f"value {qty:g} is outside {low:g}–{high:g} {unit}", "value")
+    if qty < 0 and catalog.is_cumulative(metric):
+        return ItemError("out_of_range", f"value {qty:g} is negative; {metric} cannot be", "value")
+    return None
+
+
+def _mmhg(half: PressureHalf) -> float:
+    return converter(half.unit or "mmHg", "mmHg")(half.value)
+
+
+def _pressure_refusal(systolic: PressureHalf | None, diastolic: PressureHalf | None) -> str | None:
+    if systolic is None or diastolic is None:
+        return "a blood pressure Record without its other half (same time and source)"
+    try:
+        high, low = _mmhg(systolic), _mmhg(diastolic)
+    except UnitMismatch:
+        return f"blood pressure in {systolic.unit!r}/{diastolic.unit!r}, not a pressure unit"
+    s_low, s_high = catalog.SYSTOLIC_RANGE
+    d_low, d_high = catalog.DIASTOLIC_RANGE
+    if not (s_low <= high <= s_high and d_low <= low <= d_high and low < high):
+        return f"blood pressure {high:g}/{low:g} mmHg is out of range"
+    return None
+
+
+def _valid_point(point: tuple) -> bool:
+    latitude, longitude = point[1], point[2]
+    return latitude is not None and longitude is not None and -90 <= latitude <= 90 and -180 <= longitude <= 180

@@ -1,0 +1,116 @@
+"""Hostile archives are refused with a stable code, store nothing and are never expanded in memory."""
+
+from __future__ import annotations
+
+import stat
+import zipfile
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from ingest.models import AppleImport
+from metrics.models import HealthRecord, Sample
+
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
+
+HEAD = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+RECORD = (
+    b'<Record type="HKQuantityTypeIdentifierHeartRate" sourceName="Watch" unit="count/min" '
+    b'startDate="2023-11-04 07:53:00 -0700" endDate="2023-11-04 07:53:00 -0700" value="61"/>'
+)
+
+
+def archive(tmp_path: Path, entries: dict[str, bytes], name: str = "export.zip") -> Path:
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as packed:
+        for entry, data in entries.items():
+            packed.writestr(entry, data)
+    return path
+
+
+def refusal(path: Path) -> str:
+    with pytest.raises(CommandError) as error:
+        call_command("import_apple_health", str(path), "--user", "alice", stdout=StringIO(), stderr=StringIO())
+    assert not Sample.objects.exists() and not HealthRecord.objects.exists()
+    return str(error.value)
+
+
+def test_billion_laughs_is_refused_before_any_expansion(alice, tmp_path):
+    entities = b'<!ENTITY lol "lol">' + b"".join(
+        b'<!ENTITY lol%d "%s">' % (level, (b"&lol%d;" % (level - 1) if level > 1 else b"&lol;") * 10)
+        for level in range(1, 10)
+    )
+    xml = HEAD + b"<!DOCTYPE HealthData [" + entities + b"]>\n<HealthData>&lol9;" + RECORD + b"</HealthData>"
+    assert "(xml_entities)" in refusal(archive(tmp_path, {"apple_health_export/export.xml": xml}))
+    assert AppleImport.objects.get().error_code == "xml_entities"
+
+
+def test_an_external_entity_is_never_fetched(alice, tmp_path):
+    xml = (
+        HEAD
+        + b'<!DOCTYPE HealthData [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
+        + b"<HealthData>"
+        + RECORD.replace(b'sourceName="Watch"', b'sourceName="&xxe;"')
+        + b"</HealthData>"
+    )
+    assert "(xml_entities)" in refusal(archive(tmp_path, {"apple_health_export/export.xml": xml}))
+
+
+def test_an_entity_reference_without_a_declaration_is_refused(alice, tmp_path):
+    xml = HEAD + b"<HealthData>" + RECORD.replace(b'sourceName="Watch"', b'sourceName="&xxe;"') + b"</HealthData>"
+    assert "(xml_entities)" in refusal(archive(tmp_path, {"apple_health_export/export.xml": xml}))
+
+
+def test_a_zip_bomb_is_refused_from_the_central_directory(alice, tmp_path):
+    bomb = HEAD + b"<HealthData>" + b" " * (64 * 1024 * 1024) + b"</HealthData>"
+    assert "(zip_bomb)" in refusal(archive(tmp_path, {"apple_health_export/export.xml": bomb}))
+
+
+@pytest.mark.parametrize(
+    "entry", ["apple_health_export/workout-routes/../../../etc/cron.d/x", "/etc/passwd", "..\\..\\x.xml", "C:/x.xml"]
+)
+def test_an_entry_outside_the_archive_is_refused(alice, tmp_path, entry):
+    xml = HEAD + b"<HealthData>" + RECORD + b"</HealthData>"
+    path = archive(tmp_path, {"apple_health_export/export.xml": xml, entry: b"x"})
+    assert "(unsafe_entry)" in refusal(path)
+
+
+def test_a_symlink_entry_is_refused(alice, tmp_path):
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w") as packed:
+        packed.writestr("apple_health_export/export.xml", HEAD + b"<HealthData>" + RECORD + b"</HealthData>")
+        link = zipfile.ZipInfo("apple_health_export/workout-routes/route.gpx")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        packed.writestr(link, "/etc/passwd")
+    assert "(unsafe_entry)" in refusal(path)
+
+
+def test_xml_that_is_not_a_health_export_is_refused(alice, tmp_path):
+    path = archive(tmp_path, {"apple_health_export/export.xml": HEAD + b"<ClinicalDocument/>"})
+    assert "(not_health_export)" in refusal(path)
+
+
+def test_a_health_marker_inside_another_root_is_refused(alice, tmp_path):
+    xml = HEAD + b"<!-- <HealthData> --><Other>" + RECORD + b"</Other>"
+    assert "(not_health_export)" in refusal(archive(tmp_path, {"apple_health_export/export.xml": xml}))
+
+
+def test_a_gigantic_attribute_is_refused_not_buffered(alice, tmp_path):
+    path = tmp_path / "export.xml"
+    path.write_bytes(HEAD + b'<HealthData><Record type="' + b"A" * (3 * 1024 * 1024) + b'"/></HealthData>')
+    assert "(element_too_large)" in refusal(path)
+
+
+def test_several_health_exports_in_one_archive_are_refused(alice, tmp_path):
+    xml = HEAD + b"<HealthData>" + RECORD + b"</HealthData>"
+    path = archive(tmp_path, {"a/export.xml": xml, "b/exportar.xml": xml})
+    assert "(several_health_exports)" in refusal(path)
+
+
+def test_a_finder_rezip_with_macos_metadata_is_read(alice, tmp_path):
+    xml = HEAD + b"<HealthData>" + RECORD + b"</HealthData>"
+    path = archive(tmp_path, {"Export/apple_health_export/导出.xml": xml, "__MACOSX/Export/._导出.xml": xml})
+    call_command("import_apple_health", str(path), "--user", "alice", stdout=StringIO(), stderr=StringIO())
+    assert Sample.objects.filter(user=alice).count() == 1
