@@ -7,7 +7,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and API keys"
 
     def ready(self) -> None:
-        from accounts import openapi  # noqa: F401  (registers the API-key scheme with drf-spectacular)
+        from accounts import openapi, signals  # noqa: F401  (API-key scheme for drf-spectacular; audit receivers)
 
 
 class AdminConfig(admin_apps.AdminConfig):

@@ -72,6 +72,8 @@ MIDDLEWARE = [
     "healthexport.middleware.BodySizeLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Tells audit receivers of model signals whose request (and signed-in user) made a change.
+    "audit.middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Writes the RateLimit-* headers decided by the API-key throttle, on 2xx and 429 alike.
