@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -24,6 +25,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 
 from accounts import ratelimit
+from accounts.admin_site import DashboardPanel, PanelRow, PanelTable
 from accounts.keys import prefix_of
 from accounts.models import ApiKey, User
 from accounts.services import api_key_create, api_key_revoke
@@ -423,3 +425,42 @@ class UserAdmin(DjangoUserAdmin):
                 context["audit_url"] = audit_search_url(obj.username)
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
+
+# --- The staff dashboard: keys about to stop working ---------------------------------------------
+
+EXPIRING_WITHIN_DAYS = 30
+
+
+def _expiring_keys_panel() -> PanelTable:
+    now = timezone.now()
+    expiring = (
+        ApiKey.objects.active()
+        .filter(expires_at__lte=now + timedelta(days=EXPIRING_WITHIN_DAYS))
+        .select_related("owner")
+        .order_by("expires_at")[:50]
+    )
+    rows = [
+        PanelRow(
+            (
+                format_html('<a href="{}">{}</a>', reverse("admin:accounts_apikey_change", args=[k.pk]), k.name),
+                k.owner.username,
+                f"hx_{k.prefix}_…",
+                f"{timezone.localtime(k.expires_at):%Y-%m-%d %H:%M %Z}",
+            ),
+            k.expires_at <= now + timedelta(days=7),
+        )
+        for k in expiring
+    ]
+    return PanelTable(
+        columns=("key", "owner", "prefix", "expires"),
+        rows=rows,
+        empty=f"No key expires within {EXPIRING_WITHIN_DAYS} days.",
+        note="Issue a new key and put it on the phone before the old one expires.",
+    )
+
+
+admin.site.register_panel(
+    DashboardPanel(
+        f"Keys expiring within {EXPIRING_WITHIN_DAYS} days", "accounts.view_apikey", _expiring_keys_panel, order=40
+    )
+)
