@@ -87,6 +87,10 @@ KEY_HELP_TEXTS = {
 }
 
 
+def _short_time(moment: Any) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}" if moment else "—"
+
+
 def mebibytes(value: int) -> str:
     """10485760 → "10 MiB", 1572864 → "1.5 MiB"."""
     return f"{value / MIB:.2f}".rstrip("0").rstrip(".") + " MiB"
@@ -175,8 +179,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "prefix_display",
         "scopes_display",
         "status",
-        "last_used_at",
-        "expires_at",
+        "last_used",
+        "expires",
         "limits",
     )
     list_filter = (
@@ -205,6 +209,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.display(description="status")
     def status(self, api_key: ApiKey) -> str:
         return format_html('<span class="key-status key-status-{0}">{0}</span>', api_key.status)
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, api_key: ApiKey) -> str:
+        return _short_time(api_key.last_used_at)
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, api_key: ApiKey) -> str:
+        return _short_time(api_key.expires_at)
 
     @admin.display(description="rate limits")
     def limits(self, api_key: ApiKey) -> str:

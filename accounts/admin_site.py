@@ -54,6 +54,8 @@ class DashboardPanel:
 class HealthexportAdminSite(admin.AdminSite):
     login_form = AdminLoginForm
     index_template = "admin/dashboard_index.html"
+    # The lists are wide (keys, exports, the trail): at 1280 px the side bar would push them to scrolling.
+    enable_nav_sidebar = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

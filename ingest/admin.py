@@ -44,9 +44,10 @@ AUTOMATION_HEADERS = (
 )
 
 
-def _ingestion_link(ingestion: Ingestion) -> str:
+def _ingestion_link(ingestion: Ingestion, *, short: bool = False) -> str:
     url = reverse("admin:ingest_ingestion_change", args=[ingestion.pk])
-    return format_html('<a href="{}">{}</a>', url, ingestion.public_id)
+    text = f"{str(ingestion.public_id)[:8]}…" if short else ingestion.public_id
+    return format_html('<a href="{}" title="{}">{}</a>', url, ingestion.public_id, text)
 
 
 def _error_count(ingestion: Ingestion) -> tuple[int, bool]:
@@ -57,11 +58,11 @@ def _error_count(ingestion: Ingestion) -> tuple[int, bool]:
 @admin.register(Ingestion)
 class IngestionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
-        "public_id",
+        "export",
         "user",
         "key_prefix",
         "status",
-        "received_at",
+        "received",
         "size",
         "counts",
         "errors",
@@ -97,8 +98,19 @@ class IngestionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     readonly_fields = fields
     actions = ("reprocess",)
 
+    class Media:
+        css = {"all": ("ingest/admin.css",)}
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Ingestion]:
         return super().get_queryset(request).defer("body")  # the raw body is never shown
+
+    @admin.display(description="export")
+    def export(self, ingestion: Ingestion) -> str:
+        return f"{str(ingestion.public_id)[:8]}…"  # the whole id is on its page and in the search
+
+    @admin.display(description="received", ordering="received_at")
+    def received(self, ingestion: Ingestion) -> str:
+        return f"{timezone.localtime(ingestion.received_at):%Y-%m-%d %H:%M:%S}"
 
     @admin.display(description="key")
     def key_prefix(self, ingestion: Ingestion) -> str:
@@ -108,7 +120,7 @@ class IngestionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def size(self, ingestion: Ingestion) -> str:
         return filesizeformat(ingestion.body_size)
 
-    @admin.display(description="received / stored / updated / duplicates / rejected")
+    @admin.display(description="items: received / stored / updated / duplicates / rejected")
     def counts(self, ingestion: Ingestion) -> str:
         if ingestion.status == Ingestion.Status.DUPLICATE:
             # Its answer repeats the first export's counts; nothing was stored for this one.
@@ -259,7 +271,7 @@ def _problem_exports_panel() -> PanelTable:
         rows.append(
             PanelRow(
                 (
-                    _ingestion_link(ingestion),
+                    _ingestion_link(ingestion, short=True),
                     ingestion.user.username,
                     ingestion.status,
                     f"{timezone.localtime(ingestion.received_at):%Y-%m-%d %H:%M %Z}",
