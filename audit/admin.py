@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import Max, Min, QuerySet
+from django.db.models import DateTimeField, ExpressionWrapper, F, Max, Min, QuerySet, Value
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
@@ -65,6 +65,10 @@ def _periods(first: datetime, last: datetime, kind: str) -> list[tuple[datetime,
     return days
 
 
+# occurred_at + 0: the same order, but not one an index can hand over (see get_ordering).
+UNINDEXED_TIME = ExpressionWrapper(F("occurred_at") + Value(timedelta(0)), output_field=DateTimeField())
+
+
 class ProbedDatesQuerySet(AuditEventQuerySet):
     """For ``date_hierarchy``, which asks which years, months or days hold events: Django's
     ``SELECT DISTINCT date_trunc(…)`` reads every row (0.3 s per million), so each candidate period
@@ -82,10 +86,39 @@ class ProbedDatesQuerySet(AuditEventQuerySet):
         return found if order == "ASC" else found[::-1]
 
 
+class SearchedDatesQuerySet(ProbedDatesQuerySet):
+    """While searching, the first and last event (date_hierarchy asks, and so does ``datetimes``)
+    are taken by the expression, for the reason AuditEventChangeList.get_ordering gives."""
+
+    def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return super().aggregate(*args, **{name: _unindexed_time(value) for name, value in kwargs.items()})
+
+
+def _unindexed_time(aggregate: Any) -> Any:
+    if isinstance(aggregate, Min | Max):
+        source = aggregate.get_source_expressions()[0]  # then its filter, if any
+        if getattr(source, "name", None) == "occurred_at" and aggregate.filter is None:
+            return type(aggregate)(UNINDEXED_TIME)
+    return aggregate
+
+
 class AuditEventChangeList(ChangeList):
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[AuditEvent]:
         queryset = super().get_queryset(request, exclude_parameters)
-        return ProbedDatesQuerySet(model=queryset.model, query=queryset.query, using=queryset.db)
+        kind = SearchedDatesQuerySet if self.query.strip() else ProbedDatesQuerySet
+        return kind(model=queryset.model, query=queryset.query, using=queryset.db)
+
+    def get_ordering(self, request: HttpRequest, queryset: QuerySet[AuditEvent]) -> list:
+        """While searching, order by time through an expression. A search matches through several
+        indexes (one bitmap per alternative and partition); ordered by the bare column, PostgreSQL
+        may instead walk the whole (occurred_at, id) index backwards, filtering every row, hoping to
+        meet 100 matches early: 0.3-0.7 s on a million events when there are few or none. The
+        expression makes it collect the matches first and sort only those (3-8 ms, bench/audit.py)."""
+        ordering = super().get_ordering(request, queryset)
+        if not self.query.strip():
+            return ordering
+        by_time = {"occurred_at": UNINDEXED_TIME.asc(), "-occurred_at": UNINDEXED_TIME.desc()}
+        return [by_time.get(field, field) if isinstance(field, str) else field for field in ordering]
 
 
 class ActionFilter(admin.SimpleListFilter):
