@@ -8,8 +8,8 @@ from django.db.migrations.executor import MigrationExecutor
 
 from audit.models import AuditEvent
 
-BEFORE = [("audit", "0003_actors_as_plain_columns")]
-AFTER = [("audit", "0004_auditevent_key_prefix_target_label")]
+BEFORE = [("audit", "0005_refuse_truncate")]
+AFTER = [("audit", "0006_auditevent_key_prefix_target_label")]
 
 
 def _insert(cursor, action: str, actor_key_prefix: str, metadata: str) -> None:

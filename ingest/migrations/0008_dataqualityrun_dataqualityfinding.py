@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ingest', '0004_partition_ingestions'),
+        ('ingest', '0007_appleimport'),
     ]
 
     operations = [

@@ -35,7 +35,7 @@ def backfill_key_prefix(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0003_actors_as_plain_columns'),
+        ('audit', '0005_refuse_truncate'),
     ]
 
     operations = [
