@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
+import segno
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -16,8 +22,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html
 
 from accounts import ratelimit
+from accounts.admin_site import DashboardPanel, PanelRow, PanelTable
 from accounts.keys import prefix_of
 from accounts.models import ApiKey, User
 from accounts.services import api_key_create, api_key_revoke
@@ -42,8 +50,64 @@ CHANGE_KEY_FIELDS = (
 # Everything but the name and the per-key rate-limit overrides; the hash is never shown.
 EDITABLE_KEY_FIELDS = ("name", "ratelimit_requests_per_hour", "ratelimit_bytes_per_hour")
 READ_ONLY_KEY_FIELDS = tuple(field for field in CHANGE_KEY_FIELDS if field not in EDITABLE_KEY_FIELDS)
-HAE_EXPORT_FORMAT = "JSON"
-HAE_EXPORT_VERSION = "2"
+# The app settings README "Set up Health Auto Export" recommends, shown with a new key.
+HAE_SETTINGS = (
+    ("Data type", "Health Metrics; Workouts, Symptoms, State of Mind, ECG… as you like"),
+    ("Export format", "JSON"),
+    ("Export version", "Version 2"),
+    ("Date range", "Since last sync (Previous 7 days is fine too: re-sent data is recognised)"),
+    ("Sync cadence", "Every hour"),
+    ("Batch requests", "On (for large backfills: each request is stored on its own)"),
+    ("Include workout metrics / routes", "On"),
+)
+# A new key waits in the creator's session for the page that shows it, at most this long, and is
+# deleted from there when shown: a reload (or the back button) finds nothing and creates nothing.
+NEW_KEY_SESSION = "accounts.new_api_keys"
+NEW_KEY_SECONDS = 300
+MIB = 1024 * 1024
+
+KEY_HELP_TEXTS = {
+    "owner": "The user whose data the key sends and reads. Keys are per person: one owner each.",
+    "name": "A label to tell keys apart, e.g. the phone it is on.",
+    "scopes": "ingest: POST /v1/ingest (the app). read: the owner API. delete: the owner's deletes.",
+    "expires_at": "Optional. After this time the key is refused. Leave empty for a key that does not expire.",
+    "prefix_display": "The key's public part: it names the key in this admin, the audit trail and the logs.",
+    "scopes_display": "What the key may do (fixed when it is issued: issue a new key for other scopes).",
+    "status": "active, expired (past its expiry) or revoked (refused for good).",
+    "created_at": "When the key was issued.",
+    "created_by": "The staff member who issued it (empty: the command line).",
+    "last_used_at": "The last accepted request, to the minute.",
+    "last_used_ip": "The client address of that request.",
+    "revoked_at": "When the key was revoked; empty while it is not.",
+    "revoked_by": "Who revoked it (empty: the command line).",
+    "ratelimit_requests_per_hour": "Requests per sliding hour for this key. Empty: the server default.",
+    "ratelimit_bytes_per_hour": "Body size per sliding hour for this key, in MiB (decimals allowed). "
+    "Empty: the server default.",
+    "effective_limits": "What applies now: these overrides, else the server defaults.",
+}
+
+
+def _short_time(moment: Any) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}" if moment else "—"
+
+
+def mebibytes(value: int) -> str:
+    """10485760 → "10 MiB", 1572864 → "1.5 MiB"."""
+    return f"{value / MIB:.2f}".rstrip("0").rstrip(".") + " MiB"
+
+
+class MebibytesField(forms.DecimalField):
+    """Shown and typed in MiB, stored in bytes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=Decimal("0.01"), decimal_places=2, **kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        return Decimal(value) / MIB if isinstance(value, int) else value
+
+    def clean(self, value: Any) -> int | None:
+        amount = super().clean(value)
+        return None if amount is None else int(amount * MIB)
 
 
 class ApiKeyCreateForm(forms.ModelForm):
@@ -51,17 +115,30 @@ class ApiKeyCreateForm(forms.ModelForm):
         choices=ApiKey.Scope.choices,
         initial=[ApiKey.Scope.INGEST, ApiKey.Scope.READ],
         widget=forms.CheckboxSelectMultiple,
+        help_text=KEY_HELP_TEXTS["scopes"],
     )
 
     class Meta:
         model = ApiKey
         fields = ("owner", "name", "scopes", "expires_at")
+        help_texts = KEY_HELP_TEXTS
 
     def clean_expires_at(self) -> Any:
         expires_at = self.cleaned_data.get("expires_at")
         if expires_at is not None and expires_at <= timezone.now():
             raise forms.ValidationError("The expiry must be in the future.")
         return expires_at
+
+
+class ApiKeyChangeForm(forms.ModelForm):
+    ratelimit_bytes_per_hour = MebibytesField(
+        required=False, label="Ratelimit MiB per hour", help_text=KEY_HELP_TEXTS["ratelimit_bytes_per_hour"]
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = EDITABLE_KEY_FIELDS
+        help_texts = KEY_HELP_TEXTS
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -101,10 +178,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "owner",
         "prefix_display",
         "scopes_display",
-        "created_at",
-        "last_used_at",
-        "expires_at",
         "status",
+        "last_used",
+        "expires",
+        "limits",
     )
     list_filter = (
         StatusFilter,
@@ -131,12 +208,26 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.display(description="status")
     def status(self, api_key: ApiKey) -> str:
-        return api_key.status
+        return format_html('<span class="key-status key-status-{0}">{0}</span>', api_key.status)
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, api_key: ApiKey) -> str:
+        return _short_time(api_key.last_used_at)
+
+    @admin.display(description="expires", ordering="expires_at")
+    def expires(self, api_key: ApiKey) -> str:
+        return _short_time(api_key.expires_at)
+
+    @admin.display(description="rate limits")
+    def limits(self, api_key: ApiKey) -> str:
+        limits = ratelimit.effective_limits(api_key)
+        custom = api_key.ratelimit_requests_per_hour is not None or api_key.ratelimit_bytes_per_hour is not None
+        return f"{limits.requests} req, {mebibytes(limits.bytes)} /h" + (" (raised)" if custom else "")
 
     @admin.display(description="effective rate limits")
     def effective_limits(self, api_key: ApiKey) -> str:
         limits = ratelimit.effective_limits(api_key)
-        return f"{limits.requests} requests and {limits.bytes} body bytes per sliding hour (blank overrides: defaults)"
+        return f"{limits.requests} requests and {mebibytes(limits.bytes)} of bodies per sliding hour"
 
     # --- which fields, and who may change what ----------------------------------------------
 
@@ -149,9 +240,23 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return () if obj is None else READ_ONLY_KEY_FIELDS
 
     def get_form(self, request: HttpRequest, obj: ApiKey | None = None, change: bool = False, **kwargs: Any) -> Any:
-        if obj is None:
-            kwargs["form"] = ApiKeyCreateForm
+        kwargs["form"] = ApiKeyCreateForm if obj is None else ApiKeyChangeForm
         return super().get_form(request, obj, change=change, **kwargs)
+
+    def _page_context(self, extra_context: dict[str, Any] | None) -> dict[str, Any]:
+        """Every key page warns when PUBLIC_URL is unset: it could not tell a phone where to send."""
+        return {"public_url_missing": not settings.PUBLIC_URL, **(extra_context or {})}
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return super().changelist_view(request, self._page_context(extra_context))
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, obj: ApiKey | None = None, **kwargs: Any
+    ) -> HttpResponse:
+        context = self._page_context(context)
+        if obj is not None and request.user.has_perm("audit.view_auditevent"):
+            context["audit_url"] = audit_search_url(obj.prefix)
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
     def has_change_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
         # A revoked key is shown read-only: nothing can bring it back to life.
@@ -188,7 +293,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             expires_at=form.cleaned_data["expires_at"],
             request=request,
         )
-        # Only this request ever holds the plaintext; response_add renders it and it is gone.
+        # Held until response_add puts it in the session for the one page that shows it.
         request._api_key_plaintext = plaintext
         return api_key
 
@@ -201,15 +306,35 @@ class ApiKeyAdmin(admin.ModelAdmin):
             super().save_related(request, form, formsets, change)
 
     def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None) -> HttpResponse:
+        """POST/redirect/GET: the key goes to the creator's session, the browser to the page that
+        shows it. Reloading that page repeats a GET, which finds the key gone and creates nothing."""
+        waiting = {
+            pk: entry for pk, entry in request.session.get(NEW_KEY_SESSION, {}).items() if entry["until"] > time.time()
+        }
+        waiting[str(obj.pk)] = {"key": request._api_key_plaintext, "until": time.time() + NEW_KEY_SECONDS}
+        request.session[NEW_KEY_SESSION] = waiting
+        return HttpResponseRedirect(reverse("admin:accounts_apikey_created", args=[obj.pk]), status=303)
+
+    def created_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        api_key = get_object_or_404(ApiKey.objects.select_related("owner"), pk=object_id)
+        waiting = request.session.get(NEW_KEY_SESSION, {})
+        entry = waiting.pop(str(api_key.pk), None)
+        if entry is not None:
+            request.session[NEW_KEY_SESSION] = waiting  # deleted from the session as it is shown
+        plaintext = entry["key"] if entry is not None and entry["until"] > time.time() else None
+        ingest_url = f"{settings.PUBLIC_URL}/v1/ingest" if settings.PUBLIC_URL else None
         context = {
             **self.admin_site.each_context(request),
+            **self._page_context(None),
             "opts": self.opts,
-            "title": "API key created",
-            "api_key": obj,
-            "plaintext": request._api_key_plaintext,
-            "ingest_url": request.build_absolute_uri("/v1/ingest"),
-            "export_format": HAE_EXPORT_FORMAT,
-            "export_version": HAE_EXPORT_VERSION,
+            "title": "API key created" if plaintext else "This key can no longer be displayed",
+            "api_key": api_key,
+            "plaintext": plaintext,
+            "qr_code": segno.make(plaintext, error="m").svg_data_uri(scale=5, border=2) if plaintext else None,
+            "ingest_url": ingest_url,
+            "hae_settings": HAE_SETTINGS,
         }
         response = TemplateResponse(request, "admin/accounts/apikey/created.html", context)
         add_never_cache_headers(response)  # the key must not survive in any cache or the back button
@@ -223,7 +348,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.revoke_view),
             name="accounts_apikey_revoke",
         )
-        return [revoke, *super().get_urls()]
+        created = path(
+            "<path:object_id>/created/",
+            self.admin_site.admin_view(self.created_view),
+            name="accounts_apikey_created",
+        )
+        return [revoke, created, *super().get_urls()]
 
     def revoke_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if not super().has_change_permission(request):
@@ -277,6 +407,11 @@ class ApiKeyInline(admin.TabularInline):
         return False
 
 
+def audit_search_url(term: str) -> str:
+    """The audit trail searched for ``term``: every event of a key (by prefix) or user (by name)."""
+    return f"{reverse('admin:audit_auditevent_changelist')}?{urlencode({'q': term})}"
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = (
@@ -287,6 +422,57 @@ class UserAdmin(DjangoUserAdmin):
         "date_joined",
     )
     readonly_fields = ("public_id",)
+    change_form_template = "admin/accounts/user/change_form.html"
 
     def get_inlines(self, request: HttpRequest, obj: User | None) -> tuple:
         return (ApiKeyInline,) if obj is not None else ()
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], *args: Any, obj: User | None = None, **kwargs: Any
+    ) -> HttpResponse:
+        if obj is not None:
+            if request.user.has_perm("accounts.add_apikey"):
+                context["add_key_url"] = f"{reverse('admin:accounts_apikey_add')}?{urlencode({'owner': obj.pk})}"
+            if request.user.has_perm("audit.view_auditevent"):
+                context["audit_url"] = audit_search_url(obj.username)
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+
+# --- The staff dashboard: keys about to stop working ---------------------------------------------
+
+EXPIRING_WITHIN_DAYS = 30
+
+
+def _expiring_keys_panel() -> PanelTable:
+    now = timezone.now()
+    expiring = (
+        ApiKey.objects.active()
+        .filter(expires_at__lte=now + timedelta(days=EXPIRING_WITHIN_DAYS))
+        .select_related("owner")
+        .order_by("expires_at")[:50]
+    )
+    rows = [
+        PanelRow(
+            (
+                format_html('<a href="{}">{}</a>', reverse("admin:accounts_apikey_change", args=[k.pk]), k.name),
+                k.owner.username,
+                f"hx_{k.prefix}_…",
+                f"{timezone.localtime(k.expires_at):%Y-%m-%d %H:%M %Z}",
+            ),
+            k.expires_at <= now + timedelta(days=7),
+        )
+        for k in expiring
+    ]
+    return PanelTable(
+        columns=("key", "owner", "prefix", "expires"),
+        rows=rows,
+        empty=f"No key expires within {EXPIRING_WITHIN_DAYS} days.",
+        note="Issue a new key and put it on the phone before the old one expires.",
+    )
+
+
+admin.site.register_panel(
+    DashboardPanel(
+        f"Keys expiring within {EXPIRING_WITHIN_DAYS} days", "accounts.view_apikey", _expiring_keys_panel, order=40
+    )
+)

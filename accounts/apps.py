@@ -9,7 +9,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
-        from accounts import openapi  # noqa: F401  (registers the API-key scheme with drf-spectacular)
+        from accounts import openapi, signals  # noqa: F401  (API-key scheme for drf-spectacular; audit receivers)
         from accounts.models import ApiKey, User
         from accounts.verify_cache import changed_on_save
 

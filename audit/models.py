@@ -63,6 +63,11 @@ class AuditEvent(partitions.PartitionedModel):
     actor_username = models.CharField(max_length=150, blank=True, default="")
     target_type = models.CharField(max_length=64, blank=True)
     target_id = models.CharField(max_length=64, blank=True)
+    # What people call the target (a username, "Alice's iPhone (hx_abcd1234_…)"), as it was then.
+    target_label = models.CharField(max_length=200, blank=True, default="")
+    # The API key this event is about, whether it acted (an ingest, a refused request) or was acted
+    # on (created, limits changed, revoked): one indexed look-up finds a key's whole life.
+    key_prefix = models.CharField(max_length=16, blank=True, default="")
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.SUCCESS)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=256, blank=True)
@@ -84,6 +89,12 @@ class AuditEvent(partitions.PartitionedModel):
             models.Index(fields=["actor_key_prefix"], name="audit_event_key_prefix_idx"),
             models.Index(fields=["request_id"], name="audit_event_request_id_idx"),
             models.Index(fields=["ip"], name="audit_event_ip_idx"),
+            # Search by key prefix (the key acting or acted on), newest first.
+            models.Index(fields=["key_prefix", "occurred_at"], name="audit_event_key_idx"),
+            # Search by target id (a user's or key's public id) and by the actor's recorded name
+            # (a deleted user, "cli:root").
+            models.Index(fields=["target_id"], name="audit_event_target_id_idx"),
+            models.Index(fields=["actor_username"], name="audit_event_actor_name_idx"),
         ]
 
     def __str__(self) -> str:
@@ -98,6 +109,7 @@ class AuditEvent(partitions.PartitionedModel):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             _refuse("saving an existing event")
+        self.key_prefix = self.key_prefix or self.actor_key_prefix
         super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:

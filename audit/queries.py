@@ -13,6 +13,8 @@ from django.db.models import Q
 from audit.models import AuditEvent
 
 KEY_PREFIX = re.compile(r"^(?:hx_)?([a-z0-9]{8})(?:_.*)?$")
+# A search for "a" must not turn into an IN list of every user.
+USERS_MATCHED_MAX = 100
 
 
 def distinct_actions() -> list[str]:
@@ -32,16 +34,22 @@ def distinct_actions() -> list[str]:
 
 
 def search_q(term: str) -> Q:
-    """Exact matches on what a compliance officer pastes: a key prefix (or key), a username, a
-    request id or an IP address. Each alternative hits its own index; no LIKE over the table."""
+    """What a compliance officer types or pastes: a key prefix (or key) finds every event about
+    that key; a username, or part of one, the events of users acting or acted on; also a recorded
+    actor name (a deleted user, ``cli:root``), a target id, a request id, an IP address.
+
+    Each alternative hits its own index; partial usernames are resolved in the (small) users table
+    first, so the OR below stays a bitmap of index scans, never a LIKE over the trail.
+    """
     term = term.strip()
-    query = Q(request_id=term)
-    # Resolved to ids first, so the OR below stays a bitmap of index scans instead of a sub-plan.
-    user_ids = list(get_user_model().objects.filter(username__iexact=term).values_list("pk", flat=True))
-    if user_ids:
-        query |= Q(actor_user_id__in=user_ids)
+    query = Q(request_id=term) | Q(target_id=term) | Q(actor_username=term)
+    users = get_user_model().objects.filter(username__icontains=term).values_list("pk", "public_id")
+    matched = list(users[:USERS_MATCHED_MAX])
+    if matched:
+        query |= Q(actor_user_id__in=[pk for pk, _ in matched])
+        query |= Q(target_id__in=[str(public_id) for _, public_id in matched])
     if match := KEY_PREFIX.match(term):
-        query |= Q(actor_key_prefix=match[1])
+        query |= Q(key_prefix=match[1])
     with contextlib.suppress(ValueError):  # not an IP address: no IP alternative
         query |= Q(ip=str(ipaddress.ip_address(term)))
     return query

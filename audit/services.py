@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from audit.context import current_command
 from audit.instrumentation import AUDIT_WRITE_FAILURES
 from audit.models import AuditEvent
 from healthexport.lib import partitions
@@ -18,15 +20,27 @@ from healthexport.lib.http import client_ip
 
 logger = logging.getLogger(__name__)
 USER_AGENT_MAX = 256
+LABEL_MAX = 200
+KEY_PREFIX = re.compile(r"^[a-z0-9]{8}$")
 
 
-def _target_fields(target: models.Model | tuple[str, Any] | None) -> tuple[str, str]:
+def _target_fields(target: models.Model | tuple[str, Any] | None) -> tuple[str, str, str]:
+    """Type, id and label: a model's public id (else pk) and ``str()``, as the row is now."""
     if target is None:
-        return "", ""
+        return "", "", ""
     if isinstance(target, models.Model):
-        return target._meta.label_lower, str(getattr(target, "public_id", None) or target.pk)
+        return target._meta.label_lower, str(getattr(target, "public_id", None) or target.pk), str(target)
     kind, ident = target
-    return kind, str(ident)
+    return kind, str(ident), ""
+
+
+def _concerned_key(api_key: Any, target: Any, metadata: dict[str, Any]) -> str:
+    """The key an event is about: the acting key, else a target that is a key (it has a lookup
+    prefix), else the prefix a refused key presented (``metadata["prefix"]``)."""
+    for candidate in (getattr(api_key, "prefix", ""), getattr(target, "prefix", ""), metadata.get("prefix")):
+        if isinstance(candidate, str) and KEY_PREFIX.match(candidate):
+            return candidate
+    return ""
 
 
 def record_event(
@@ -39,34 +53,45 @@ def record_event(
     outcome: str = AuditEvent.Outcome.SUCCESS,
     metadata: dict[str, Any] | None = None,
     occurred_at: datetime | None = None,
+    target_label: str = "",
 ) -> AuditEvent:
     """Append one event, in the caller's transaction (so it commits or rolls back with the change).
 
     ``actor`` is the user and ``api_key`` the key that acted; when omitted they are taken from
-    the request (DRF sets ``request.user`` and ``request.auth``). ``occurred_at`` defaults to now;
-    back-filled events may set it (on PostgreSQL their month's partition is created on demand).
+    the request (DRF sets ``request.user`` and ``request.auth``). Without a request, inside a
+    management command (``audit.context``), the event names the command and the operating-system
+    user, and ``cli:<os user>`` is the actor when no user or key is. ``occurred_at`` defaults to
+    now; back-filled events may set it (on PostgreSQL their month's partition is created on demand).
     """
+    metadata = dict(metadata or {})
+    actor_username = ""
     if request is not None:
         if actor is None and getattr(getattr(request, "user", None), "is_authenticated", False):
             actor = request.user
         if api_key is None and isinstance(getattr(request, "auth", None), models.Model):
             api_key = request.auth
-    target_type, target_id = _target_fields(target)
+    elif (command := current_command()) is not None:
+        metadata.update(command=command.command, os_user=command.os_user)
+        if actor is None and api_key is None:
+            actor_username = command.actor_username
+    target_type, target_id, label = _target_fields(target)
     try:
         return AuditEvent.objects.create(
             occurred_at=occurred_at or timezone.now(),
             action=action,
             actor_user_id=getattr(actor, "pk", None),
-            actor_username=getattr(actor, "username", "") or "",
+            actor_username=getattr(actor, "username", "") or actor_username,
             actor_api_key_id=getattr(api_key, "pk", None),
             actor_key_prefix=getattr(api_key, "prefix", "") or "",
+            key_prefix=_concerned_key(api_key, target, metadata),
             target_type=target_type,
             target_id=target_id,
+            target_label=(target_label or label)[:LABEL_MAX],
             outcome=outcome,
             ip=client_ip(request) if request is not None else None,
             user_agent=(request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX] if request is not None else ""),
             request_id=getattr(request, "request_id", "") if request is not None else "",
-            metadata=metadata or {},
+            metadata=metadata,
         )
     except Exception:
         # The caller's change rolls back with it (no change without its event); operators see the count.

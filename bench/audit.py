@@ -83,10 +83,11 @@ def load_events() -> None:
     start = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO audit_auditevent (occurred_at, action, actor_key_prefix, target_type, target_id, outcome,"
-            " ip, user_agent, request_id, metadata)"
+            "INSERT INTO audit_auditevent (occurred_at, action, actor_key_prefix, key_prefix, actor_username,"
+            " target_type, target_id, target_label, outcome, ip, user_agent, request_id, metadata)"
             f" SELECT now() - i * interval '31 seconds', ({actions})[1 + i % {len(ACTIONS)}],"
-            " substr(md5((i % 5000)::text), 1, 8), 'ingestion', i::text,"
+            " substr(md5((i % 5000)::text), 1, 8), substr(md5((i % 5000)::text), 1, 8), 'user' || (i % 500),"
+            " 'ingestion', i::text, '',"
             " CASE WHEN i % 10 = 0 THEN 'failure' ELSE 'success' END,"
             " ('10.' || (i % 200) || '.' || (i % 250) || '.' || (i % 7))::inet, 'Health Auto Export/7',"
             " md5(i::text), jsonb_build_object('samples', i % 1000)"
@@ -110,6 +111,8 @@ def bench_changelist() -> None:
         "filter outcome=failure": "?outcome__exact=failure",
         "search by IP": "?q=10.3.4.5",
         "search by key prefix": f"?q={hashlib.md5(b'42').hexdigest()[:8]}",  # noqa: S324  (a test value)
+        "search part of a username": "?q=ben",
+        "search by target id": "?q=123456",
         "date_hierarchy, one year": "?occurred_at__year={y}",
         "date_hierarchy, one month": "?occurred_at__year={y}&occurred_at__month={m}",
     }

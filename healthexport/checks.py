@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
@@ -65,3 +66,26 @@ def check_trusted_proxies(app_configs: Any = None, **kwargs: Any) -> list:
                 )
             )
     return errors
+
+
+@register(Tags.compatibility)
+def check_public_url(app_configs: Any = None, **kwargs: Any) -> list:
+    """PUBLIC_URL is what the admin tells people to type into their phones."""
+    if not settings.PUBLIC_URL:
+        return [
+            Warning(
+                "PUBLIC_URL is not set: the admin cannot show the URL phones should send to.",
+                hint="Set PUBLIC_URL to the base URL phones reach, e.g. https://health.example.org.",
+                id="healthexport.W002",
+            )
+        ]
+    parts = urlsplit(settings.PUBLIC_URL)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        return [
+            Error(
+                f"PUBLIC_URL {settings.PUBLIC_URL!r} is not an http(s) base URL.",
+                hint="e.g. https://health.example.org (a path prefix is allowed, a query is not).",
+                id="healthexport.E004",
+            )
+        ]
+    return []

@@ -36,6 +36,9 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-debug-only-key"  # noqa: S105  (reachable only with DEBUG=1)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+# The base URL phones reach this server at (https://health.example.org): every URL the admin shows
+# for the app is built from it, never from the address the admin happens to be browsed at.
+PUBLIC_URL = env.str("PUBLIC_URL", default="").rstrip("/")
 # Client IPs are taken from X-Forwarded-For only when the direct peer is one of these proxies.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 
@@ -75,6 +78,8 @@ MIDDLEWARE = [
     "healthexport.middleware.BodySizeLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Tells audit receivers of model signals whose request (and signed-in user) made a change.
+    "audit.middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Writes the RateLimit-* headers decided by the API-key throttle, on 2xx and 429 alike.

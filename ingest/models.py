@@ -143,3 +143,34 @@ class AppleImport(models.Model):
 
     def __str__(self) -> str:
         return f"apple import {self.public_id} ({self.status})"
+
+
+class DataQualityRun(models.Model):
+    """One run of ``manage.py check_data_quality``: its options and counts per kind. Only the
+    latest run keeps its findings (the staff dashboard shows them); older runs keep their counts."""
+
+    ran_at = models.DateTimeField(default=timezone.now, db_index=True)
+    stale_hours = models.PositiveIntegerField()
+    days = models.PositiveIntegerField()
+    limit = models.PositiveIntegerField()
+    counts = models.JSONField(default=dict, help_text="Findings per kind.")
+
+    class Meta:
+        ordering = ["-ran_at"]
+
+    def __str__(self) -> str:
+        return f"data-quality run {self.ran_at:%Y-%m-%d %H:%M:%S}"
+
+
+class DataQualityFinding(models.Model):
+    """A finding of the latest run. ``detail`` may hold a health value: it is for staff, like the
+    command's table, never for logs or metric labels."""
+
+    run = models.ForeignKey(DataQualityRun, on_delete=models.CASCADE, related_name="findings")
+    kind = models.CharField(max_length=32)
+    severity = models.CharField(max_length=16)
+    username = models.CharField(max_length=150)
+    detail = models.CharField(max_length=500)
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.username}"

@@ -20,13 +20,15 @@ from itertools import pairwise
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, OuterRef, Q, Subquery, Window
+from django.db import transaction
+from django.db.models import Count, F, Q, Window
 from django.db.models.functions import Abs, Lag, TruncDate
 from django.utils import timezone
 
 from healthexport.lib.cache import cache_get, cache_set
 from ingest.instrumentation import DATA_QUALITY_KINDS, set_data_quality_findings
-from ingest.models import Ingestion
+from ingest.models import DataQualityFinding, DataQualityRun
+from ingest.queries import users_by_last_sync
 from metrics.catalog import BOUNDS
 from metrics.models import MetricType, Sample
 
@@ -54,6 +56,8 @@ NATURAL_HIGHS = frozenset({"blood_oxygen_saturation"})
 # The last run's counts per kind, for the web processes' gauge (the command runs elsewhere).
 COUNTS_CACHE_KEY = "data_quality:v1:counts"
 COUNTS_CACHE_SECONDS = 25 * 3600  # outlives a daily schedule; the hourly CronJob refreshes it
+# Runs (their counts) kept in the database; only the latest keeps its findings.
+RUNS_KEPT_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -71,20 +75,9 @@ def _day_window(days: int, now: dt.datetime | None) -> dt.datetime:
 # --- Stale users --------------------------------------------------------------------------------
 
 
-def _users_by_last_sync():
-    """Active users annotated with their last answered export; one index probe per user
-    (``ingest_ingestion_user_time``) instead of grouping every ingestion ever received."""
-    last_sync = (
-        Ingestion.objects.filter(user=OuterRef("pk"), status__in=Ingestion.SYNCED)
-        .order_by("-received_at")
-        .values("received_at")[:1]
-    )
-    return get_user_model().objects.filter(is_active=True).annotate(last_sync=Subquery(last_sync))
-
-
 def stale_user_count(*, stale_hours: int = DEFAULT_STALE_HOURS) -> int:
     cutoff = timezone.now() - dt.timedelta(hours=stale_hours)
-    return _users_by_last_sync().filter(last_sync__lt=cutoff).count()
+    return users_by_last_sync().filter(last_sync__lt=cutoff).count()
 
 
 def stale_users(
@@ -94,7 +87,7 @@ def stale_users(
     stale: they have not set the app up yet)."""
     now = now or timezone.now()
     cutoff = now - dt.timedelta(hours=stale_hours)
-    rows = _users_by_last_sync().filter(last_sync__lt=cutoff).order_by("last_sync").values_list("username", "last_sync")
+    rows = users_by_last_sync().filter(last_sync__lt=cutoff).order_by("last_sync").values_list("username", "last_sync")
     return [
         Finding(STALE, username, f"last sync {last:%Y-%m-%d %H:%M} UTC ({_age(now - last)} ago)", WARNING)
         for username, last in rows[:limit]
@@ -274,6 +267,22 @@ def data_quality_publish(counts: dict[str, int]) -> None:
     (the CronJob's process is never scraped)."""
     set_data_quality_findings(counts)
     cache_set(COUNTS_CACHE_KEY, counts, COUNTS_CACHE_SECONDS)
+
+
+def data_quality_store(
+    *, findings: list[Finding], counts: dict[str, int], stale_hours: int, days: int, limit: int
+) -> DataQualityRun:
+    """Keep a run for the staff dashboard: its findings replace the previous run's (one atomic
+    swap, so the dashboard never shows half a run); runs older than 90 days go."""
+    with transaction.atomic():
+        run = DataQualityRun.objects.create(stale_hours=stale_hours, days=days, limit=limit, counts=counts)
+        DataQualityFinding.objects.bulk_create(
+            DataQualityFinding(run=run, kind=f.kind, severity=f.severity, username=f.user[:150], detail=f.detail[:500])
+            for f in findings
+        )
+        DataQualityFinding.objects.exclude(run=run).delete()
+        DataQualityRun.objects.filter(ran_at__lt=run.ran_at - dt.timedelta(days=RUNS_KEPT_DAYS)).delete()
+    return run
 
 
 def refresh_data_quality_gauge() -> None:

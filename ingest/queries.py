@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
+from accounts.models import ApiKey
 from healthexport.lib.cache import cache_delete, cache_get, cache_set
 from healthexport.lib.cursors import Page, decode_cursor, encode_cursor
 from healthexport.lib.errors import NotFound
@@ -107,3 +109,40 @@ def active_user_count(*, within: timedelta = timedelta(hours=24)) -> int:
     since = timezone.now() - within
     answered = Ingestion.objects.filter(received_at__gte=since, status__in=Ingestion.SYNCED)
     return answered.values("user_id").distinct().count()
+
+
+# --- Staff: who syncs, what went wrong -------------------------------------------------------------
+
+PROBLEM_STATUSES = (Ingestion.Status.FAILED, Ingestion.Status.REJECTED, Ingestion.Status.PARTIAL)
+
+
+def users_by_last_sync() -> QuerySet:
+    """Active users annotated with their last answered export; one index probe per user
+    (``ingest_ingestion_user_time``) instead of grouping every ingestion ever received."""
+    last_sync = (
+        Ingestion.objects.filter(user=OuterRef("pk"), status__in=Ingestion.SYNCED)
+        .order_by("-received_at")
+        .values("received_at")[:1]
+    )
+    return get_user_model().objects.filter(is_active=True).annotate(last_sync=Subquery(last_sync))
+
+
+def last_syncs(*, limit: int) -> list[Any]:
+    """Users who hold a key or have synced, stalest first, those who never synced last."""
+    has_key = ApiKey.objects.filter(owner=OuterRef("pk"))
+    return list(
+        users_by_last_sync()
+        .filter(Q(Exists(has_key)) | Q(last_sync__isnull=False))
+        .order_by(F("last_sync").asc(nulls_last=True), "username")[:limit]
+    )
+
+
+def recent_problem_exports(*, days: int, limit: int) -> list[Ingestion]:
+    """The latest failed, rejected or partial exports (on PostgreSQL only the last partitions are read)."""
+    since = timezone.now() - timedelta(days=days)
+    return list(
+        Ingestion.objects.filter(status__in=PROBLEM_STATUSES, received_at__gte=since)
+        .select_related("user")
+        .defer("body")
+        .order_by("-received_at")[:limit]
+    )

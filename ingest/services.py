@@ -592,8 +592,10 @@ def _finish_rejected(ingestion: Ingestion, exc: ApiError, request: HttpRequest |
     with transaction.atomic():
         ingestion.status = Ingestion.Status.REJECTED
         ingestion.error = exc.code
+        # The answer sent, as for every other outcome: the admin shows the message.
+        ingestion.result = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
         ingestion.processed_at = timezone.now()
-        ingestion.save(update_fields=["status", "error", "processed_at"])
+        ingestion.save(update_fields=["status", "error", "result", "processed_at"])
         _audit(ingestion, "ingest.rejected", request, {"code": exc.code, "bytes": ingestion.body_size}, "failure")
 
 

@@ -1,10 +1,12 @@
-"""The fixture graph: alice → alice_key → alice_client; bob never sees Alice's data; staff; compliance_officer."""
+"""The fixture graph: alice → alice_key → alice_client; bob never sees Alice's data; staff (a superuser);
+compliance_officer (staff in the Compliance group); key_manager (staff in the Key managers group)."""
 
 from __future__ import annotations
 
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.cache import cache, caches
 from django.core.cache.backends.db import DatabaseCache
 from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
@@ -85,6 +87,20 @@ def staff(db):
     return get_user_model().objects.create_user(
         username="staff", password="staff-password-1", is_staff=True, is_superuser=True
     )
+
+
+@pytest.fixture
+def compliance_officer(db):
+    user = get_user_model().objects.create_user(username="carol", password="carol-password-1", is_staff=True)
+    user.groups.add(Group.objects.get(name="Compliance"))
+    return user
+
+
+@pytest.fixture
+def key_manager(db):
+    user = get_user_model().objects.create_user(username="kim", password="kim-password-1", is_staff=True)
+    user.groups.add(Group.objects.get(name="Key managers"))
+    return user
 
 
 @pytest.fixture

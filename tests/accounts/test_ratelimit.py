@@ -370,11 +370,11 @@ def test_200_concurrent_http_requests_against_a_limit_of_100_let_exactly_100_thr
 def test_the_key_admin_shows_the_effective_limits(client, staff, alice_key, settings):
     settings.RATELIMIT_REQUESTS_PER_HOUR = 100
     api_key, _ = alice_key
-    api_key.ratelimit_bytes_per_hour = 50_000_000
+    api_key.ratelimit_bytes_per_hour = 50 * 1024 * 1024
     api_key.save()
     client.force_login(staff)
 
     response = client.get(f"/admin/accounts/apikey/{api_key.pk}/change/")
 
     assert response.status_code == 200
-    assert "100 requests and 50000000 body bytes per sliding hour" in response.content.decode()
+    assert "100 requests and 50 MiB of bodies per sliding hour" in response.content.decode()

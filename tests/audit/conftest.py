@@ -1,4 +1,4 @@
-"""Audit fixtures: a compliance officer (staff, in the Compliance group) and staff without it."""
+"""Audit fixtures: staff outside the Compliance group (the compliance officer is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,20 +6,21 @@ from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.db import connection
-
-
-@pytest.fixture
-def compliance_officer(db):
-    user = get_user_model().objects.create_user(username="carol", password="carol-password-1", is_staff=True)
-    user.groups.add(Group.objects.get(name="Compliance"))
-    return user
+from django.db.migrations.executor import MigrationExecutor
 
 
 @pytest.fixture
 def plain_staff(db):
     return get_user_model().objects.create_user(username="sam", password="sam-password-1", is_staff=True)
+
+
+@pytest.fixture
+def back_to_the_latest_schema():
+    """A test that migrates backwards leaves the schema as every later test expects it."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

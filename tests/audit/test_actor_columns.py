@@ -29,10 +29,12 @@ def test_an_event_keeps_its_actors_name_after_the_user_is_deleted(alice_key, bob
 
 @pytest.mark.embedded
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("back_to_the_latest_schema")
 def test_the_migration_keeps_ids_and_back_fills_usernames():
     executor = MigrationExecutor(connection)
     executor.migrate(BEFORE)
-    user = get_user_model().objects.create_user(username="erin")
+    # bulk_create sends no post_save: the audit receivers would write columns this schema lacks.
+    [user] = get_user_model().objects.bulk_create([get_user_model()(username="erin")])
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO audit_auditevent (occurred_at, action, actor_user_id, actor_key_prefix, target_type,"

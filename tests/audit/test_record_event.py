@@ -50,21 +50,21 @@ def test_it_truncates_the_user_agent():
 def test_it_rolls_back_with_the_change_it_describes(alice):
     def audited_change_that_fails() -> None:
         with transaction.atomic():
-            record_event(action="user.created", actor=alice, target=("user", "alice"))
+            record_event(action="test.renamed", actor=alice, target=("user", "alice"))
             get_user_model().objects.create_user(username="alice")  # duplicate: the change fails
 
     with pytest.raises(IntegrityError):
         audited_change_that_fails()
 
-    assert not AuditEvent.objects.filter(action="user.created").exists()
+    assert not AuditEvent.objects.filter(action="test.renamed").exists()
 
 
 def test_it_commits_with_the_change_it_describes(alice):
     with transaction.atomic():
         user = get_user_model().objects.create_user(username="dave")
-        record_event(action="user.created", actor=alice, target=user)
+        record_event(action="test.welcomed", actor=alice, target=user)
 
-    assert AuditEvent.objects.filter(action="user.created", target_id=str(user.public_id)).count() == 1
+    assert AuditEvent.objects.filter(action="test.welcomed", target_id=str(user.public_id)).count() == 1
 
 
 def test_client_ip_ignores_forwarded_for_from_an_untrusted_peer():

@@ -19,3 +19,19 @@ def test_addresses_and_networks_are_valid_trusted_proxies():
 def test_a_host_name_in_trusted_proxies_is_an_error():
     [error] = [message for message in run_checks() if message.id == "healthexport.E003"]
     assert "'proxy.internal'" in error.msg
+
+
+@override_settings(PUBLIC_URL="")
+def test_an_unset_public_url_is_a_warning():
+    [warning] = [message for message in run_checks() if message.id == "healthexport.W002"]
+    assert "PUBLIC_URL" in warning.msg
+
+
+@override_settings(PUBLIC_URL="https://health.example.org")
+def test_a_public_url_is_accepted():
+    assert not {"healthexport.W002", "healthexport.E004"} & check_ids()
+
+
+@override_settings(PUBLIC_URL="health.example.org")
+def test_a_public_url_without_a_scheme_is_an_error():
+    assert "healthexport.E004" in check_ids()

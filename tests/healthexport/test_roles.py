@@ -94,9 +94,9 @@ def test_the_app_role_cannot_erase_the_audit_trail(app_role):
 def test_the_app_role_can_append_to_and_read_the_audit_trail(app_role):
     with psycopg.connect(_url(app_role, PASSWORD).replace("postgis://", "postgresql://")) as app:
         app.execute(
-            "INSERT INTO audit_auditevent (occurred_at, action, actor_key_prefix, actor_username, target_type,"
-            " target_id, outcome, user_agent, request_id, metadata)"
-            " VALUES (now(), 'test.appended', '', '', '', '', 'success', '', '', '{}')"
+            "INSERT INTO audit_auditevent (occurred_at, action, actor_key_prefix, actor_username, key_prefix,"
+            " target_type, target_id, target_label, outcome, user_agent, request_id, metadata)"
+            " VALUES (now(), 'test.appended', '', '', '', '', '', '', 'success', '', '', '{}')"
         )
         assert app.execute("SELECT action FROM audit_auditevent").fetchall() == [("test.appended",)]
 

@@ -64,7 +64,7 @@ def test_the_key_created_page_runs_its_inline_script_by_nonce(client, staff, ali
     client.force_login(staff)
 
     response = client.post(
-        reverse("admin:accounts_apikey_add"), {"owner": alice.pk, "name": "iPhone", "scopes": ["ingest"]}
+        reverse("admin:accounts_apikey_add"), {"owner": alice.pk, "name": "iPhone", "scopes": ["ingest"]}, follow=True
     )
 
     assert response.status_code == 200

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from prometheus_client import REGISTRY
 
 from healthexport.lib.prometheus import refresh_database_gauges
-from ingest.models import Ingestion
+from ingest.models import DataQualityFinding, DataQualityRun, Ingestion
 from ingest.quality import Finding, data_quality_check, suspicious_gaps
 from ingest.services import ingest_export
 from metrics.models import Sample
@@ -200,3 +200,30 @@ def test_the_limit_caps_each_check_and_says_so(alice):
     output = run("--limit", "2")
 
     assert output.strip().splitlines()[-1] == "Data quality: 2 gap (stale after 24 h, last 7 day(s)); gap capped at 2"
+
+
+@pytest.mark.embedded
+def test_each_run_is_kept_and_its_findings_replace_the_previous_ones(alice):
+    ingest(alice, daily_steps(14, 16))
+    run()
+    ingest(alice, daily_steps(15))
+
+    run("--days", "3")
+
+    first, latest = DataQualityRun.objects.order_by("ran_at", "id")
+    assert first.counts["gap"] == 1 and latest.counts["gap"] == 0
+    assert (latest.stale_hours, latest.days, latest.limit) == (24, 3, 100)
+    assert not DataQualityFinding.objects.filter(run=first).exists()
+    assert list(DataQualityFinding.objects.values_list("run", "kind")) == [
+        (latest.pk, kind) for kind, count in latest.counts.items() for _ in range(count)
+    ]
+
+
+def test_a_finding_is_stored_as_printed(alice):
+    ingest(alice, daily_steps(14, 16))
+
+    run()
+
+    [finding] = DataQualityFinding.objects.all()
+    assert (finding.kind, finding.severity, finding.username) == ("gap", "info", "alice")
+    assert finding.detail.startswith("step_count: no samples on 2024-05-15")

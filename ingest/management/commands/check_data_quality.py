@@ -11,6 +11,7 @@ from ingest.quality import (
     Finding,
     data_quality_check,
     data_quality_publish,
+    data_quality_store,
     finding_counts,
 )
 
@@ -29,8 +30,8 @@ class Command(BaseCommand):
         "Look for data problems: users whose last sync is older than --stale-hours, days missing from "
         "metrics that arrive all day (heart rate, steps, active energy), and stored values that are "
         "implausible (weight jumps, resting heart rate outside 30-120, values at a catalog bound). "
-        "Prints a table and a summary, sets the healthexport_data_quality_findings gauge, and with "
-        "--fail-on-findings exits 1 when anything was found."
+        "Prints a table and a summary, keeps the findings for the admin's dashboard, sets the "
+        "healthexport_data_quality_findings gauge, and with --fail-on-findings exits 1 when anything was found."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -62,6 +63,7 @@ class Command(BaseCommand):
         findings = data_quality_check(stale_hours=stale_hours, days=days, limit=limit)
         counts = finding_counts(findings)
         data_quality_publish(counts)
+        data_quality_store(findings=findings, counts=counts, stale_hours=stale_hours, days=days, limit=limit)
         if findings:
             self.stdout.write(_table(findings))
         found = {kind: count for kind, count in counts.items() if count}
