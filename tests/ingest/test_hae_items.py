@@ -1,4 +1,4 @@
-"""Decoding Health Auto Export items into typed rows: no database."""
+"""Decoding Health Auto Export items into typed rows, and rendering stored rows back: no database."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import pytest
 from healthexport.lib.errors import InvalidPayload
 from ingest.hae.document import parse_payload
 from ingest.hae.items import metric_rows, record_rows, workout_rows
+from ingest.hae.render import export_items
 from ingest.report import IngestReport
 from ingest.rows import BloodPressureRow, HealthRecordRow, SampleRow, SleepNightRow, SleepStageRow
+from metrics.export import StoredItem, StoredSample, StoredSleepStage
+from metrics.models import SleepNight
 
 UTC = dt.UTC
 
@@ -124,3 +127,44 @@ def test_the_body_is_split_into_metrics_once():
     ]
     with pytest.raises(InvalidPayload):
         parse_payload(b'{"data": {"metrics": 3}}')
+
+
+def render_then_decode(name: str, units: str, row: object, metric_unit: str) -> list:
+    (exported,) = export_items(iter([StoredItem("metrics", name, units, row)]))
+    return rows_of(name, exported.units, exported.item, metric_unit=metric_unit)
+
+
+def test_a_rendered_sample_decodes_to_the_row_it_came_from():
+    start = dt.datetime(2024, 9, 3, 4, 15, tzinfo=UTC)
+    stored = StoredSample(start, None, 120, 60.0, 50.0, 71.0, "Watch", "")
+    (row,) = render_then_decode("heart_rate", "count/min", stored, "count/min")
+    assert row == SampleRow(7, start, "Watch", None, 60.0, 50.0, 71.0, "count/min", 120, "")
+    glucose = StoredSample(start, None, 0, 95.0, None, None, "Meter", "Before Meal")
+    (row,) = render_then_decode("blood_glucose", "mg/dL", glucose, "mg/dL")
+    assert row.context == "Before Meal"
+
+
+def test_rendered_sleep_decodes_to_the_rows_it_came_from():
+    begin = dt.datetime(2024, 9, 2, 21, 10, tzinfo=UTC)
+    night = SleepNight(
+        night=dt.date(2024, 9, 3),
+        source="Watch",
+        session_start=begin,
+        total_sleep=7.5,
+        deep=1.25,
+        sleep_start=begin,
+        utc_offset=120,
+        extra={"sleepSource": "Watch"},
+    )
+    (row,) = render_then_decode("sleep_analysis", "hr", night, "hr")
+    assert (row.total_sleep, row.deep, row.sleep_start, row.session_start, row.utc_offset) == (
+        7.5,
+        1.25,
+        begin,
+        begin,
+        120,
+    )
+    assert row.extra == {"sleepSource": "Watch"}
+    stage = StoredSleepStage(begin, begin + dt.timedelta(minutes=30), 120, 0.5, "Deep", "Watch")
+    (row,) = render_then_decode("sleep_analysis", "hr", stage, "hr")
+    assert row == SleepStageRow(begin, "Watch", "Deep", begin + dt.timedelta(minutes=30), 0.5, "hr", 120)
