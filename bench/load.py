@@ -1,7 +1,7 @@
 """Hourly syncs of many users at once, against a real gunicorn server started here (PostgreSQL + Redis).
 
     DATABASE_URL=postgis://postgres@127.0.0.1:5432/healthexport REDIS_URL=redis://127.0.0.1:6379/0 \
-        .venv/bin/python bench/load.py [--users 40] [--hours 8] [--in-flight 8] [--runs 3]
+        .venv/bin/python bench/load.py [--users 40] [--hours 8] [--in-flight 8] [--runs 3] [--steps-only]
 
 The workload: ``--users`` phones, each sending ``--hours`` hourly exports (10 metrics x 45
 samples, ~45 KB each), ``--in-flight`` requests at a time, hour after hour. The server is started
@@ -280,6 +280,7 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--days", type=int, default=365, help="Days of the year export the floor loads.")
+    parser.add_argument("--steps-only", action="store_true", help="Only the table of steps (no server, no floor).")
     args = parser.parse_args()
 
     bench_ingest = _bench_ingest()
@@ -300,6 +301,9 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    if args.steps_only:
+        stage_timings(20)
+        return
     year = subprocess.run(
         [sys.executable, str(bench_ingest.GENERATOR), "year", "--days", str(args.days), "--seed", "1"],
         capture_output=True,
