@@ -262,13 +262,22 @@ def row_stream(table: str, columns: Sequence[str], json_columns: frozenset[str] 
             cursor.executemany(sql, batch)
 
 
+# (database, table) → column name → type OID, read once per process: a round trip less per COPY.
+# The tables written by COPY have built-in column types only, whose OIDs never change.
+_column_types_read: dict[tuple[str, str], dict[str, int]] = {}
+
+
 def _column_types(cursor: Any, table: str, columns: Sequence[str]) -> list[int]:
     """The type OIDs of ``columns`` of ``table``, in their order."""
-    cursor.execute(
-        "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-        [table],
-    )
-    types = dict(cursor.fetchall())
+    where = (connection.settings_dict["NAME"], table)
+    types = _column_types_read.get(where)
+    if types is None:
+        cursor.execute(
+            "SELECT attname, atttypid FROM pg_attribute"
+            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            [table],
+        )
+        types = _column_types_read[where] = dict(cursor.fetchall())
     return [types[column] for column in columns]
 
 
