@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 import psycopg
 from django.db import connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import Length
 from django.http import HttpRequest
 from django.utils import timezone
@@ -472,6 +472,10 @@ def metric_types_for(*, user_id: int, names: list[str]) -> dict[str, MetricType 
     valid = [name for name in dict.fromkeys(names) if name not in answer]
     if not valid:
         return answer
+    # Nearly every export names only types that exist (an hourly sync): one read, no lock.
+    stored = _stored_types(user_id, valid)
+    if len(stored) == len(valid):
+        return answer | stored
     known = [name for name in valid if catalog.unit_of(name) is not None]
     refused: list[str] = []
     with transaction.atomic():
@@ -500,6 +504,20 @@ def metric_types_for(*, user_id: int, names: list[str]) -> dict[str, MetricType 
     )
     answer |= dict.fromkeys(refused, too_many)
     return answer | shared | owned
+
+
+def _stored_types(user_id: int, names: list[str]) -> dict[str, MetricType]:
+    """The types these names have already, as ``metric_types_for`` would choose them: the shared
+    one, else (for a name outside the catalog) the user's own."""
+    types = MetricType.objects.filter(Q(owner=None) | Q(owner_id=user_id), name__in=names)
+    shared, owned = {}, {}
+    for metric_type in types:
+        (shared if metric_type.owner_id is None else owned)[metric_type.name] = metric_type
+    return {
+        name: shared.get(name) or owned[name]
+        for name in names
+        if name in shared or (name in owned and catalog.unit_of(name) is None)
+    }
 
 
 def _new_type(name: str, owner_id: int | None = None) -> MetricType:
