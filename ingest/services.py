@@ -340,8 +340,10 @@ def write_compared_rows(
 
 def rollups_refresh(*, user_id: int, spans: WrittenSpans) -> None:
     """The 15-minute rollups of the spans each metric's new and changed samples cover."""
-    for (metric_id,), (first, last) in spans.spans.items():
-        SampleRollup.objects.refresh(user_id=user_id, metric_ids=[metric_id], start=first, end=last + ROLLUP_STEP)
+    SampleRollup.objects.refresh_spans(
+        user_id=user_id,
+        spans={metric_id: (first, last + ROLLUP_STEP) for (metric_id,), (first, last) in spans.spans.items()},
+    )
 
 
 def write_other_sections(*, user_id: int, ingestion_id: int, export: Payload, report: IngestReport) -> None:
