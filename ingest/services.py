@@ -58,6 +58,10 @@ logger = logging.getLogger(__name__)
 
 # Items of one metric validated at a time between two progress reports.
 ITEMS_PER_CHUNK = 10_000
+# Items a metric needs before it may stream into a COPY (when nothing is stored in its span): a
+# smaller one (an hourly sync) is compared with the table with the others, which costs less
+# than asking whether its span holds anything.
+STREAM_MIN_ITEMS = 1000
 # pg_advisory_xact_lock(namespace, user id): one export per user at a time.
 INGEST_LOCK_NAMESPACE = 72_011
 
@@ -190,8 +194,8 @@ def _write_body(ingestion: Ingestion, compressed: bytes) -> None:
     table = connection.ops.quote_name(Ingestion._meta.db_table)
     with connection.cursor() as cursor:
         psycopg.Cursor(cursor.connection).execute(
-            f"UPDATE {table} SET body = %b WHERE id = %s",  # noqa: S608 (our own table name)
-            [compressed, ingestion.pk],
+            f"UPDATE {table} SET body = %b WHERE id = %s AND received_at = %s",  # noqa: S608 (our own table name)
+            [compressed, ingestion.pk, ingestion.received_at],
         )
     ingestion.body = compressed
 
@@ -252,7 +256,7 @@ def record_outcome(*, ingestion: Ingestion, report: IngestReport) -> dict[str, A
     ingestion.result = answer
     ingestion.processed_at = timezone.now()
     ingestion.error = ""
-    ingestion.save(update_fields=["status", "result", "processed_at", "error"])
+    _save(ingestion, "status", "result", "processed_at", "error")
     return answer
 
 
@@ -405,7 +409,8 @@ def _metrics_of(export: Payload, types: dict[str, MetricType | ItemError], repor
                     field=metric_type.field,
                 )
             continue
-        span = metric_time_span(part) if yields_samples_only(header.name) else None
+        streams = len(items) >= STREAM_MIN_ITEMS and yields_samples_only(header.name)
+        span = metric_time_span(part) if streams else None
         metrics.append(_Metric(header, metric_type, items, span))
     return metrics
 
@@ -538,6 +543,13 @@ def _lock_user(user_id: int) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [INGEST_LOCK_NAMESPACE, user_id])
 
 
+def _save(ingestion: Ingestion, *fields: str) -> None:
+    """Write these fields of the export, naming its partition: an UPDATE by id alone would look
+    for the row in every partition of the table."""
+    values = {field: getattr(ingestion, field) for field in fields}
+    Ingestion.objects.filter(pk=ingestion.pk, received_at=ingestion.received_at).update(**values)
+
+
 def _finish_as_duplicate(ingestion: Ingestion, first: Ingestion, request: HttpRequest | None) -> dict[str, Any]:
     """Mark an export a duplicate of ``first`` (whose answer it repeats) and audit it."""
     answer = duplicate_answer(ingestion=ingestion, first=first)
@@ -545,7 +557,7 @@ def _finish_as_duplicate(ingestion: Ingestion, first: Ingestion, request: HttpRe
     ingestion.duplicate_of = first
     ingestion.result = answer
     ingestion.processed_at = timezone.now()
-    ingestion.save(update_fields=["status", "duplicate_of", "result", "processed_at"])
+    _save(ingestion, "status", "duplicate_of", "result", "processed_at")
     _audit(ingestion, "ingest.duplicate", request, {"duplicate_of": str(first.public_id), "bytes": ingestion.body_size})
     return answer
 
@@ -555,7 +567,7 @@ def _finish_rejected(ingestion: Ingestion, exc: ApiError, request: HttpRequest |
         ingestion.status = Ingestion.Status.REJECTED
         ingestion.error = exc.code
         ingestion.processed_at = timezone.now()
-        ingestion.save(update_fields=["status", "error", "processed_at"])
+        _save(ingestion, "status", "error", "processed_at")
         _audit(ingestion, "ingest.rejected", request, {"code": exc.code, "bytes": ingestion.body_size}, "failure")
 
 
