@@ -38,7 +38,7 @@ from ingest.hae.document import MetricHeader, Payload, decode_section, metric_ti
 from ingest.hae.items import metric_rows, record_rows, workout_rows, yields_samples_only
 from ingest.models import Ingestion
 from ingest.parsing import ItemError
-from ingest.queries import invalidate_user_stats
+from ingest.queries import first_processed_with_body, invalidate_user_stats
 from ingest.report import IngestReport, Progress
 from ingest.rows import WorkoutRow
 from ingest.writers import (
@@ -114,9 +114,9 @@ def find_processed_duplicate(*, user: Any, digest: str, idempotency_key: str = "
     used by an export answered 200 with another body: as payment APIs do, a reused key with new
     data is an error, not a duplicate whose data would be dropped.
     """
-    processed = Ingestion.objects.filter(user=user, status__in=Ingestion.ANSWERED_OK).defer("body")
-    first = processed.filter(body_sha256=digest).order_by("received_at").first()
+    first = first_processed_with_body(user_id=user.pk, digest=digest)
     if first is None and idempotency_key:
+        processed = Ingestion.objects.filter(user=user, status__in=Ingestion.ANSWERED_OK).defer("body")
         earlier = processed.filter(idempotency_key=idempotency_key).order_by("received_at").first()
         if earlier is not None:
             raise IdempotencyKeyReused(
