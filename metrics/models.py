@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.contrib.gis.db import models as gis_models
 from django.db import connection, models
@@ -179,35 +180,42 @@ class SampleRollupQuerySet(models.QuerySet):
                 ranges[metric_id] = (start, end)
         if not ranges:
             return
-        # The whole range again, as constants, lets the planner skip partitions outside it.
-        whole = (min(start for start, _ in ranges.values()), max(end for _, end in ranges.values()))
-        stale = Q()
-        for metric_id, (start, end) in ranges.items():
-            stale |= Q(metric_id=metric_id, bucket_start__gte=start, bucket_start__lt=end)
-        self.filter(stale, user_id=user_id, bucket_start__gte=whole[0], bucket_start__lt=whole[1]).delete()
         quote = connection.ops.quote_name
         adapt = connection.ops.adapt_datetimefield_value
-        rollup_columns = ("user_id", "metric_id", "bucket_start", "utc_offset", "count", "total", "low", "high")
-        start_column = quote("start")
-        per_metric = f"(metric_id = %s AND {start_column} >= %s AND {start_column} < %s)"
-        sql = (
-            f"INSERT INTO {quote(SampleRollup._meta.db_table)} ({', '.join(quote(c) for c in rollup_columns)}) "  # noqa: S608
-            f"SELECT user_id, metric_id, {_bucket_sql(start_column)}, utc_offset, COUNT(*), SUM(qty), "
-            f"MIN(COALESCE({quote('min')}, qty)), MAX(COALESCE({quote('max')}, qty)) "
-            f"FROM {quote(Sample._meta.db_table)} "
-            f"WHERE user_id = %s AND {start_column} >= %s AND {start_column} < %s "
-            f"AND ({' OR '.join([per_metric] * len(ranges))}) "
-            "GROUP BY 1, 2, 3, 4"
-        )
+        # The whole range again, as constants, lets the planner skip partitions outside it.
+        whole = (min(start for start, _ in ranges.values()), max(end for _, end in ranges.values()))
         params: list[Any] = [user_id, adapt(whole[0]), adapt(whole[1])]
         for metric_id, (start, end) in ranges.items():
             params += [metric_id, adapt(start), adapt(end)]
+
+        def where(time_column: str) -> str:
+            per_metric = f"(metric_id = %s AND {time_column} >= %s AND {time_column} < %s)"
+            return (
+                f"user_id = %s AND {time_column} >= %s AND {time_column} < %s"
+                f" AND ({' OR '.join([per_metric] * len(ranges))})"
+            )
+
+        rollups = quote(SampleRollup._meta.db_table)
+        rollup_columns = ("user_id", "metric_id", "bucket_start", "utc_offset", "count", "total", "low", "high")
+        start_column = quote("start")
+        delete = f"DELETE FROM {rollups} WHERE {where('bucket_start')}"  # noqa: S608
+        insert = (
+            f"INSERT INTO {rollups} ({', '.join(quote(c) for c in rollup_columns)}) "  # noqa: S608
+            f"SELECT user_id, metric_id, {_bucket_sql(start_column)}, utc_offset, COUNT(*), SUM(qty), "
+            f"MIN(COALESCE({quote('min')}, qty)), MAX(COALESCE({quote('max')}, qty)) "
+            f"FROM {quote(Sample._meta.db_table)} WHERE {where(start_column)} GROUP BY 1, 2, 3, 4"
+        )
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql" and any(end - start > LONG_REFRESH for start, end in ranges.values()):
-                # A year of one metric sorts in memory, not on disk (the default 4 MB spills), for
-                # the rest of this transaction only.
-                cursor.execute("SELECT set_config('work_mem', '32MB', true)")
-            cursor.execute(sql, params)
+            if connection.vendor == "postgresql":
+                if any(end - start > LONG_REFRESH for start, end in ranges.values()):
+                    # A year of one metric sorts in memory, not on disk (the default 4 MB spills),
+                    # for the rest of this transaction only.
+                    cursor.execute("SELECT set_config('work_mem', '32MB', true)")
+                # psycopg's own cursor: the statements are prepared from their 5th run (an hourly
+                # sync repeats them), so their plans over the partitions are not made each time.
+                cursor = psycopg.Cursor(cursor.connection)
+            cursor.execute(delete, params)
+            cursor.execute(insert, params)
 
 
 def _bucket_sql(column: str) -> str:
