@@ -11,8 +11,8 @@
 4. the seed system's approach: ORM bulk_create in batches of 1000, a new user each run.
 Runs of 1-3 are interleaved, so a slow spell of this shared machine hits both sides; figures
 are medians of ``--runs`` (3) runs, with their range. Peak memory added is the worker's VmHWM
-after its first request minus its RSS before it. It uses (and drops) its own database,
-``hx_bench_ingest``.
+after its first request minus its RSS before it. It uses (and drops) its own database, named
+after the one of DATABASE_URL (``<name>_bench_ingest``), and serves on ``BENCH_PORT`` (8097).
 """
 
 from __future__ import annotations
@@ -35,19 +35,20 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 GENERATOR = ROOT / "tests" / "fixtures" / "hae" / "gen_hae.py"
-PORT = 8097
-DB_NAME = "hx_bench_ingest"
+PORT = int(os.environ.get("BENCH_PORT", "8097"))
 
 
 def database_urls() -> tuple[str, str]:
-    """(Django URL, libpq URL) for the benchmark database on the configured server."""
+    """(Django URL, libpq URL) for the benchmark database on the configured server: one per
+    configured database, so benchmarks of several checkouts on one server do not drop each other's."""
     parts = urlsplit(os.environ.get("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/healthexport"))
-    django_url = urlunsplit(parts._replace(path=f"/{DB_NAME}"))
-    libpq = urlunsplit(parts._replace(scheme="postgresql", path=f"/{DB_NAME}"))
+    name = f"{parts.path.strip('/') or 'healthexport'}_bench_ingest"
+    django_url = urlunsplit(parts._replace(path=f"/{name}"))
+    libpq = urlunsplit(parts._replace(scheme="postgresql", path=f"/{name}"))
     admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
     return django_url, libpq
 
 
@@ -236,14 +237,14 @@ def main() -> None:
     print(f"end to end over HTTP       {first.median:6.2f} s {first.spread():13} {e2e_rate:9.0f} samples/s")
     print(f"floor (COPY + ON CONFLICT) {floors.median:6.2f} s {floors.spread():13} {floor_rate:9.0f} samples/s")
     print(f"ORM bulk_create(1000)      {orm.median:6.2f} s {orm.spread():13} {orm_rate:9.0f} samples/s")
-    print(f"end to end / floor         {e2e_rate / floor_rate:6.2f}   (target >= 0.60)")
+    print(f"end to end / floor         {e2e_rate / floor_rate:6.2f}   (target >= 0.80)")
     print(f"end to end / ORM batches   {e2e_rate / orm_rate:6.2f}   (target >= 3)")
     print(
         f"identical re-send          {resend.median:6.3f} s {resend.spread():13}"
-        f" = {resend.median / first.median:.1%} of the first (target <= 5 %)"
+        f" = {resend.median / first.median:.1%} of the first (target <= 2 %)"
     )
     print(
-        f"peak memory added          {peak_added / 1e6:6.1f} MB = {peak_added / len(body):.1f}x the body (target <= 4x)"
+        f"peak memory added          {peak_added / 1e6:6.1f} MB = {peak_added / len(body):.1f}x the body (target <= 2x)"
     )
 
 

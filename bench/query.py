@@ -69,7 +69,8 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from django.contrib.auth import get_user_model
 
-    from metrics import export, queries
+    from ingest import exports
+    from metrics import queries
     from metrics.models import MetricType, Sample, SampleRollup
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
@@ -118,7 +119,7 @@ def main() -> None:
     ms, _ = timed(lambda: queries.metric_raw_page(user=user, metric=metric, cursor=page.next_cursor, limit=500))
     print(f"the next raw page (keyset cursor): {ms:.1f} ms")
     started, rows, size = time.perf_counter(), 0, 0
-    for chunk in export.render_ndjson(export.export_items(user=user)):
+    for chunk in exports.export_render(user=user, fmt="ndjson"):
         rows += 1
         size += len(chunk)
     seconds = time.perf_counter() - started

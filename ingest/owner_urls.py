@@ -7,4 +7,5 @@ urlpatterns = [
     path("ingestions", views.IngestionListView.as_view(), name="ingestion-list"),
     path("ingestions/<uuid:public_id>", views.IngestionDetailView.as_view(), name="ingestion-detail"),
     path("data", views.DataView.as_view(), name="data"),
+    path("export", views.ExportView.as_view(), name="export"),
 ]

@@ -1,9 +1,11 @@
-"""The owner API over ingestions: list, inspect and delete your exports, stats, erase everything."""
+"""The owner API over ingestions: list, inspect and delete your exports, stats, erase everything,
+and export everything in the app's own format."""
 
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import IsAuthenticated
@@ -13,8 +15,9 @@ from rest_framework.views import APIView
 
 from accounts.permissions import DeleteScope, ReadScope
 from healthexport.lib.errors import InvalidPayload
-from ingest import queries, services
+from ingest import exports, queries, services
 from ingest.openapi import ConfirmedDeleteSchema
+from metrics.views import TIME_PARAMS, ReadView, choice_param, time_window
 
 
 class StatsView(APIView):
@@ -79,3 +82,27 @@ class DataView(APIView):
                 details=[{"field": "confirm", "reason": "confirmation_required"}],
             )
         return Response({"deleted": services.user_data_delete(user=request.user, request=request)})
+
+
+class ExportView(ReadView):
+    @extend_schema(
+        summary="Everything you have, streamed, in the original offsets and units",
+        description="`hae` is a Health Auto Export JSON body that POST /v1/ingest accepts as is.",
+        parameters=[*TIME_PARAMS, OpenApiParameter("format", str, enum=list(exports.FORMATS))],
+        # hae is one JSON document; ndjson and csv are streamed text.
+        responses={
+            (200, ct): OpenApiTypes.OBJECT if ct == "application/json" else OpenApiTypes.BINARY
+            for ct in exports.CONTENT_TYPES.values()
+        },
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        # ``format`` is DRF's content-negotiation override; read it raw from the query string.
+        fmt = choice_param(request, "format", exports.FORMATS, "ndjson")
+        start, end = time_window(request)
+        response = StreamingHttpResponse(
+            exports.export_render(user=request.user, fmt=fmt, start=start, end=end),
+            content_type=exports.CONTENT_TYPES[fmt],
+        )
+        extension = {"hae": "json"}.get(fmt, fmt)
+        response["Content-Disposition"] = f'attachment; filename="healthexport.{extension}"'
+        return response

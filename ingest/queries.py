@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
@@ -73,6 +75,29 @@ def ingestion_summary(ingestion: Ingestion, *, detail: bool = False) -> dict[str
             errors_truncated=result.get("errors_truncated", False),
         )
     return summary
+
+
+# Every export asks this twice (before storing its body, and under the user's lock): on
+# PostgreSQL it is a statement prepared once per connection, so that its plan over all the
+# partitions of the table is made once (3-8 ms each time on a busy server), not twice an export.
+_ANSWERED_OK = ", ".join(f"'{status}'" for status in Ingestion.ANSWERED_OK)
+_FIRST_PROCESSED = (
+    f"SELECT id, received_at FROM {Ingestion._meta.db_table} WHERE user_id = %s AND body_sha256 = %s"  # noqa: S608
+    f" AND status IN ({_ANSWERED_OK}) ORDER BY received_at LIMIT 1"
+)
+
+
+def first_processed_with_body(*, user_id: int, digest: str) -> Ingestion | None:
+    """The first export of the user with this body (SHA-256) that was answered 200, if any."""
+    processed = Ingestion.objects.filter(user_id=user_id, status__in=Ingestion.ANSWERED_OK).defer("body")
+    if connection.vendor != "postgresql":
+        return processed.filter(body_sha256=digest).order_by("received_at").first()
+    with connection.cursor() as cursor:
+        prepared = psycopg.Cursor(cursor.connection)
+        found = prepared.execute(_FIRST_PROCESSED, [user_id, digest], prepare=True).fetchone()
+    if found is None:
+        return None
+    return processed.get(pk=found[0], received_at=found[1])
 
 
 def _stats_key(user_id: int) -> str:

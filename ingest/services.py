@@ -1,7 +1,11 @@
-"""The ingest pipeline, top to bottom:
+"""The ingest pipeline, top to bottom, one step a function:
 
-    hash the body → answer a duplicate → store the raw body → parse → (one transaction, per-user
-    lock) validate per item, bulk write per table, record the outcome, audit.
+    answer a re-sent body → store the raw body → parse → metric types → (one transaction, per-user
+    lock) validate per item and bulk write per table → record the outcome → audit
+
+The format is ``ingest.hae``'s to know: it splits the body and turns items into typed rows
+(``ingest.rows``). Tables are ``ingest.writers``' to know: it compares and writes those rows.
+This module only passes rows from one to the other, in one direction.
 
 The raw body is committed before anything is parsed, so a body answered 200 is never lost and
 one whose processing never finished (crash, database outage) is kept as ``failed`` for
@@ -17,96 +21,53 @@ import logging
 import re
 import unicodedata
 import zlib
-from collections import defaultdict
-from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import psycopg
 from django.db import connection, transaction
-from django.db.models import Count, Exists, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import Length
 from django.http import HttpRequest
 from django.utils import timezone
 
 from audit.services import record_event
 from healthexport.lib.errors import ApiError, IdempotencyKeyReused, InvalidJson, InvalidPayload
-from ingest import items as hae
+from ingest.hae.document import MetricHeader, Payload, decode_section, metric_time_span, parse_payload, printable
+from ingest.hae.items import metric_rows, record_rows, workout_rows, yields_samples_only
 from ingest.models import Ingestion
-from ingest.parsing import EARLIEST, ItemError, latest_plausible
-from ingest.payload import (
-    MetricHeader,
-    Payload,
-    decode_metric_header,
-    decode_metric_items,
-    decode_section,
-    parse_payload,
-    printable,
-)
-from ingest.queries import invalidate_user_stats
+from ingest.parsing import ItemError
+from ingest.queries import first_processed_with_body, invalidate_user_stats
 from ingest.report import IngestReport, Progress
-from ingest.writers import RowSink, TableSpec, new_row_stream, write_rows, write_workouts
-from metrics import catalog
-from metrics.models import (
-    ROLLUP_STEP,
-    BloodPressure,
-    HealthRecord,
-    MetricType,
-    Sample,
-    SampleRollup,
-    SleepNight,
-    SleepStage,
+from ingest.rows import WorkoutRow
+from ingest.writers import (
+    SAMPLES,
+    RowBatch,
+    RowSink,
+    WrittenSpans,
+    new_row_stream,
+    unstored_spans,
+    write_workouts,
 )
+from metrics import catalog
+from metrics.models import ROLLUP_STEP, MetricType, SampleRollup
 from metrics.services import health_data_delete
 
 logger = logging.getLogger(__name__)
 
-# Items of one metric validated and written together: bounds the memory of a large export.
+# Items of one metric validated at a time between two progress reports.
 ITEMS_PER_CHUNK = 10_000
-# Metrics whose items may go to other tables than samples: never streamed (and small anyway).
-NOT_STREAMED = frozenset({"blood_pressure", "sleep_analysis"})
+# Items a metric needs before it may stream into a COPY (when nothing is stored in its span): a
+# smaller one (an hourly sync) is compared with the table with the others, which costs less
+# than asking whether its span holds anything.
+STREAM_MIN_ITEMS = 1000
+# Compressed bodies up to this size are sent with the export's row (as escaped text), larger
+# ones as a binary parameter after it.
+INLINE_BODY_BYTES = 64 * 1024
 # pg_advisory_xact_lock(namespace, user id): one export per user at a time.
 INGEST_LOCK_NAMESPACE = 72_011
-
-SAMPLES = TableSpec(
-    model=Sample,
-    key=("metric_id", "start", "source"),
-    values=("end", "qty", "min", "max", "unit", "utc_offset", "context"),
-    compared=("end", "qty", "min", "max", "context"),
-    range_column="start",
-)
-BLOOD_PRESSURE = TableSpec(
-    model=BloodPressure,
-    key=("start", "source"),
-    values=("systolic", "diastolic", "unit", "utc_offset"),
-    compared=("systolic", "diastolic"),
-    range_column="start",
-)
-_SLEEP_VALUES = (*hae.SLEEP_NIGHT_FIELDS.values(), *hae.SLEEP_NIGHT_TIMES.values())
-SLEEP_NIGHTS = TableSpec(
-    model=SleepNight,
-    key=("night", "source", "session_start"),
-    values=(*_SLEEP_VALUES, "utc_offset", "extra"),
-    compared=(*_SLEEP_VALUES, "extra"),
-    range_column="night",
-    json_columns=frozenset({"extra"}),
-)
-SLEEP_STAGES = TableSpec(
-    model=SleepStage,
-    key=("start", "source", "stage"),
-    values=("end", "qty", "unit", "utc_offset"),
-    compared=("end", "qty"),
-    range_column="start",
-)
-HEALTH_RECORDS = TableSpec(
-    model=HealthRecord,
-    key=("section", "natural_key"),
-    values=("start", "payload", "content_hash"),
-    compared=("content_hash",),
-    range_column=None,
-    json_columns=frozenset({"payload"}),
-)
 
 
 def ingest_export(
@@ -157,9 +118,9 @@ def find_processed_duplicate(*, user: Any, digest: str, idempotency_key: str = "
     used by an export answered 200 with another body: as payment APIs do, a reused key with new
     data is an error, not a duplicate whose data would be dropped.
     """
-    processed = Ingestion.objects.filter(user=user, status__in=Ingestion.ANSWERED_OK).defer("body")
-    first = processed.filter(body_sha256=digest).order_by("received_at").first()
+    first = first_processed_with_body(user_id=user.pk, digest=digest)
     if first is None and idempotency_key:
+        processed = Ingestion.objects.filter(user=user, status__in=Ingestion.ANSWERED_OK).defer("body")
         earlier = processed.filter(idempotency_key=idempotency_key).order_by("received_at").first()
         if earlier is not None:
             raise IdempotencyKeyReused(
@@ -214,11 +175,14 @@ def ingestion_store_raw(
 ) -> Ingestion:
     """Commit the raw body before processing (compressed outside any transaction: it is slow)."""
     compressed = zlib.compress(body, 1)
-    with transaction.atomic():
+    # A small body goes with the row, one statement (an hourly sync); a large one as a binary
+    # parameter of its own (``_write_body``), in the same transaction.
+    inline = connection.vendor != "postgresql" or len(compressed) <= INLINE_BODY_BYTES
+    with nullcontext() if inline else transaction.atomic():
         ingestion = Ingestion.objects.create(
             user=user,
             api_key=api_key,
-            body=None if connection.vendor == "postgresql" else compressed,
+            body=compressed if inline else None,
             body_sha256=digest,
             body_size=len(body),
             content_encoding=content_encoding,
@@ -226,19 +190,20 @@ def ingestion_store_raw(
             automation=automation or {},
             request_id=getattr(request, "request_id", ""),
         )
-        if connection.vendor == "postgresql":
+        if not inline:
             _write_body(ingestion, compressed)
     return ingestion
 
 
 def _write_body(ingestion: Ingestion, compressed: bytes) -> None:
     """The body as a binary parameter: Django binds parameters into the SQL text, which would
-    send a 5 MB body as 10 MB of escaped text (5x the time, and ~30 MB of transient copies)."""
+    send a 5 MB body as 10 MB of escaped text (5x the time, and ~30 MB of transient copies);
+    for a few KB that costs less than a second statement."""
     table = connection.ops.quote_name(Ingestion._meta.db_table)
     with connection.cursor() as cursor:
         psycopg.Cursor(cursor.connection).execute(
-            f"UPDATE {table} SET body = %b WHERE id = %s",  # noqa: S608 (our own table name)
-            [compressed, ingestion.pk],
+            f"UPDATE {table} SET body = %b WHERE id = %s AND received_at = %s",  # noqa: S608 (our own table name)
+            [compressed, ingestion.pk, ingestion.received_at],
         )
     ingestion.body = compressed
 
@@ -255,13 +220,9 @@ def ingestion_process(
         if ingestion.body is None:
             raise RawBodyPurged(ingestion)
         body = zlib.decompress(ingestion.body)
+    export = parse_export(ingestion=ingestion, body=body, request=request)
     try:
-        data = parse_payload(body)
-    except (InvalidJson, InvalidPayload) as exc:
-        _finish_rejected(ingestion, exc, request)
-        raise
-    try:
-        types = metric_types_for(user_id=ingestion.user_id, names=metric_names(data))
+        types = metric_types_for(user_id=ingestion.user_id, names=export.metric_names())
         # One transaction per export: a failure leaves none of its samples behind.
         with transaction.atomic():
             _lock_user(ingestion.user_id)
@@ -271,13 +232,10 @@ def ingestion_process(
             if first is not None and first.pk != ingestion.pk:
                 return _finish_as_duplicate(ingestion, first, request)
             report = IngestReport(progress=progress)
-            write_payload(user_id=ingestion.user_id, ingestion_id=ingestion.pk, data=data, types=types, report=report)
-            answer = {"ingestion_id": str(ingestion.public_id), "duplicate_of": None, **report.as_dict()}
-            ingestion.status = report.status
-            ingestion.result = answer
-            ingestion.processed_at = timezone.now()
-            ingestion.error = ""
-            ingestion.save(update_fields=["status", "result", "processed_at", "error"])
+            write_export(
+                user_id=ingestion.user_id, ingestion_id=ingestion.pk, export=export, types=types, report=report
+            )
+            answer = record_outcome(ingestion=ingestion, report=report)
             _audit(ingestion, "ingest.accepted", request, _audit_counts(report, ingestion))
     except IdempotencyKeyReused as exc:
         # A concurrent request with the same key and another body was processed first.
@@ -287,6 +245,26 @@ def ingestion_process(
         _finish_failed(ingestion, exc)
         raise
     invalidate_user_stats(ingestion.user_id)
+    return answer
+
+
+def parse_export(*, ingestion: Ingestion, body: bytes, request: HttpRequest | None) -> Payload:
+    """The export split into its parts; a body that is no export is recorded as rejected (400)."""
+    try:
+        return parse_payload(body)
+    except (InvalidJson, InvalidPayload) as exc:
+        _finish_rejected(ingestion, exc, request)
+        raise
+
+
+def record_outcome(*, ingestion: Ingestion, report: IngestReport) -> dict[str, Any]:
+    """The answer, kept with the export (a re-send gets it again)."""
+    answer = {"ingestion_id": str(ingestion.public_id), "duplicate_of": None, **report.as_dict()}
+    ingestion.status = report.status
+    ingestion.result = answer
+    ingestion.processed_at = timezone.now()
+    ingestion.error = ""
+    _save(ingestion, "status", "result", "processed_at", "error")
     return answer
 
 
@@ -301,58 +279,89 @@ class RawBodyPurged(Exception):
         )
 
 
-def write_payload(
-    *, user_id: int, ingestion_id: int, data: Payload, types: dict[str, MetricType | ItemError], report: IngestReport
+def write_export(
+    *, user_id: int, ingestion_id: int, export: Payload, types: dict[str, MetricType | ItemError], report: IngestReport
 ) -> None:
-    """Validate every item and write the valid ones: samples, workouts, then the other sections.
+    """Validate every item and write the valid ones: samples, rollups, workouts, other sections.
 
-    The samples of metrics with nothing stored in their time range yet (a first upload, a
-    backfill) stream into one COPY as they are validated; the others are compared with what is
-    stored, a chunk at a time. Either way memory holds the body plus one chunk's rows at most,
-    not the whole export as Python objects. ``types`` comes from ``metric_types_for``.
+    ``types`` comes from ``metric_types_for``. Either way below, memory holds the body plus one
+    batch of rows at most, not the whole export as Python objects.
     """
-    metrics = _metrics_of(data, types, report)
-    fresh = _fresh_spans(user_id, metrics)
-    spans = {(metric_id,): span for metric_id, span in fresh.items()}
-    with new_row_stream(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, spans=spans) as stream:
-        for metric in metrics:
-            if metric.type.id in fresh:
-                for _ in _metric_chunks(metric, report, samples=stream):
-                    pass  # each chunk's samples went straight into the COPY
-                stream.close_range((metric.type.id,))
-                metric.items = []  # done with: release the undecoded items
-        # The database inserts behind the rows sent: the workouts are validated meanwhile.
-        workouts = hae.collect_workouts(data.workouts, report)
-
-    written: dict[int, list[dt.datetime]] = defaultdict(list)  # metric id → times of rows written
-    for metric_id, span in fresh.items():
-        written[metric_id] += span
-    for row in stream.outside_written:
-        written[row.key[0]].append(row.key[1])
-    for metric in metrics:
-        if metric.type.id in fresh:
-            continue
-        # Chunk by chunk, compared with what is stored; classification sees earlier chunks'
-        # rows (written in this transaction), so repeats across chunks count as duplicates.
-        for rows in _metric_chunks(metric, report):
-            changed = write_rows(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, rows=rows.samples.values())
-            if changed:
-                written[metric.type.id] += (min(row.key[1] for row in changed), max(row.key[1] for row in changed))
-            write_rows(BLOOD_PRESSURE, user_id=user_id, ingestion_id=ingestion_id, rows=rows.blood_pressure.values())
-            write_rows(SLEEP_NIGHTS, user_id=user_id, ingestion_id=ingestion_id, rows=rows.sleep_nights.values())
-            write_rows(SLEEP_STAGES, user_id=user_id, ingestion_id=ingestion_id, rows=rows.sleep_stages.values())
-        metric.items = []
-    for metric_id, starts in written.items():
-        # The bucket rollups of the span this metric's new and changed samples cover.
-        SampleRollup.objects.refresh(
-            user_id=user_id, metric_ids=[metric_id], start=min(starts), end=max(starts) + ROLLUP_STEP
-        )
-
+    metrics = _metrics_of(export, types, report)
+    samples_written = WrittenSpans()
+    workouts = write_fresh_samples(
+        user_id=user_id,
+        ingestion_id=ingestion_id,
+        metrics=metrics,
+        export=export,
+        report=report,
+        written=samples_written,
+    )
+    write_compared_rows(
+        user_id=user_id, ingestion_id=ingestion_id, metrics=metrics, report=report, written=samples_written
+    )
+    rollups_refresh(user_id=user_id, spans=samples_written)
     write_workouts(user_id=user_id, ingestion_id=ingestion_id, workouts=workouts, counts=report.workouts)
     if report.progress is not None:
-        report.progress("workouts", len(data.workouts), len(data.workouts))
+        report.progress("workouts", len(export.workouts), len(export.workouts))
+    write_other_sections(user_id=user_id, ingestion_id=ingestion_id, export=export, report=report)
 
-    for section, raw in data.other.items():
+
+def write_fresh_samples(
+    *,
+    user_id: int,
+    ingestion_id: int,
+    metrics: list[_Metric],
+    export: Payload,
+    report: IngestReport,
+    written: WrittenSpans,
+) -> list[WorkoutRow]:
+    """The samples of metrics with nothing stored in their time range yet (a first upload, a
+    backfill) stream into one COPY as they are validated, with nothing to compare. The
+    database inserts behind the rows sent: the workouts are validated meanwhile, and returned."""
+    spans = WrittenSpans()  # the same metric twice in one export: one span
+    for metric in metrics:
+        if metric.span is not None:
+            spans.add((metric.type.id,), *metric.span)
+    fresh = unstored_spans(SAMPLES, user_id=user_id, spans=spans.spans)
+    with new_row_stream(SAMPLES, user_id=user_id, ingestion_id=ingestion_id, spans=fresh) as stream:
+        for metric in metrics:
+            if (metric.type.id,) in fresh:
+                _validate_metric(metric, report, stream)
+                stream.close_range((metric.type.id,))
+                metric.done = True
+        workouts = workout_rows(export.workouts, report)
+    for prefix, span in fresh.items():
+        written.add(prefix, *span)
+    written.add_rows(SAMPLES, stream.outside_written)
+    return workouts
+
+
+def write_compared_rows(
+    *, user_id: int, ingestion_id: int, metrics: list[_Metric], report: IngestReport, written: WrittenSpans
+) -> None:
+    """The other metrics' rows, compared with what is stored for the same keys, a batch at a
+    time (rows of many metrics together); a batch sees the earlier ones' rows (written in this
+    transaction), so repeats across batches count as duplicates."""
+    batch = RowBatch(user_id=user_id, ingestion_id=ingestion_id, samples_written=written)
+    for metric in metrics:
+        if not metric.done:
+            _validate_metric(metric, report, batch)
+    batch.flush()
+
+
+def rollups_refresh(*, user_id: int, spans: WrittenSpans) -> None:
+    """The 15-minute rollups of the spans each metric's new and changed samples cover."""
+    SampleRollup.objects.refresh_spans(
+        user_id=user_id,
+        spans={metric_id: (first, last + ROLLUP_STEP) for (metric_id,), (first, last) in spans.spans.items()},
+    )
+
+
+def write_other_sections(*, user_id: int, ingestion_id: int, export: Payload, report: IngestReport) -> None:
+    """symptoms, ecg, medications, … and any section the app adds later, each item kept whole."""
+    batch = RowBatch(user_id=user_id, ingestion_id=ingestion_id, samples_written=WrittenSpans())
+    for section, raw in export.other.items():
         if "\x00" in section:  # a name PostgreSQL cannot store: its items are not read
             name = printable(section)
             report.error("invalid_text", f"the section name {name!r} holds a NUL character", section=name)
@@ -363,39 +372,35 @@ def write_payload(
             continue
         if not section_items:
             continue
-        records = hae.collect_other(section[:64], section_items, report)
-        write_rows(HEALTH_RECORDS, user_id=user_id, ingestion_id=ingestion_id, rows=records.values())
+        counts = report.section(section[:64])
+        for row in record_rows(section[:64], section_items, report):
+            batch.add(row, counts)
+    batch.flush()
 
 
 @dataclass
 class _Metric:
-    """One element of ``data.metrics``, its items still undecoded."""
+    """One element of ``data.metrics`` with its type, its items still undecoded."""
 
     header: MetricHeader
     type: MetricType
-    raw: msgspec.Raw
     items: list[msgspec.Raw]
+    span: tuple[dt.datetime, dt.datetime] | None  # of its samples, when it has only samples
+    done: bool = False
 
 
-def metric_names(data: Payload) -> list[str]:
-    """The names of the export's metrics (malformed elements left out)."""
-    headers = (decode_metric_header(raw) for raw in data.metrics)
-    return [header.name for header in headers if header is not None]
-
-
-def _metrics_of(data: Payload, types: dict[str, MetricType | ItemError], report: IngestReport) -> list[_Metric]:
+def _metrics_of(export: Payload, types: dict[str, MetricType | ItemError], report: IngestReport) -> list[_Metric]:
     """The export's metrics with their types; malformed ones, and the items of names that
     cannot be stored, reported."""
     metrics = []
-    for index, raw in enumerate(data.metrics):
-        header = decode_metric_header(raw)
-        if header is None:
-            report.error("invalid_item", "a metric must be an object with a name", section="metrics", index=index)
+    for part in export.metrics:
+        if part.header is None:
+            report.error("invalid_item", "a metric must be an object with a name", section="metrics", index=part.index)
             continue
-        items = decode_metric_items(raw)
-        if items is None:
-            report.error("invalid_item", "a metric's data must be a list", section="metrics", index=index)
+        if part.items is None:
+            report.error("invalid_item", "a metric's data must be a list", section="metrics", index=part.index)
             continue
+        header, items = part.header, part.items
         name = _shown_name(header.name)
         counts = report.metric(name)
         counts.received += len(items)
@@ -412,7 +417,9 @@ def _metrics_of(data: Payload, types: dict[str, MetricType | ItemError], report:
                     field=metric_type.field,
                 )
             continue
-        metrics.append(_Metric(header, metric_type, raw, items))
+        streams = len(items) >= STREAM_MIN_ITEMS and yields_samples_only(header.name)
+        span = metric_time_span(part) if streams else None
+        metrics.append(_Metric(header, metric_type, items, span))
     return metrics
 
 
@@ -422,75 +429,25 @@ def _shown_name(name: str) -> str:
     return "".join("\ufffd" if unicodedata.category(char) == "Cc" else char for char in name[:100])
 
 
-def _fresh_spans(user_id: int, metrics: list[_Metric]) -> dict[int, tuple[dt.datetime, dt.datetime]]:
-    """Metric id → the time span of its items, for the sample metrics with nothing stored there."""
-    spans: dict[int, tuple[dt.datetime, dt.datetime]] = {}
-    for metric in metrics:
-        span = _time_span(metric.raw) if metric.header.name not in NOT_STREAMED else None
-        if span is None:
-            continue
-        known = spans.get(metric.type.id)  # the same metric twice in one export: one span
-        spans[metric.type.id] = span if known is None else (min(known[0], span[0]), max(known[1], span[1]))
-    if not spans:
-        return {}
-    # One query for all metrics: does each have anything stored in its span?
-    stored = {
-        f"m{metric_id}": Exists(Sample.objects.filter(user_id=user_id, metric_id=metric_id, start__range=span))
-        for metric_id, span in spans.items()
-    }
-    found = MetricType.objects.filter(pk=next(iter(spans))).values(**stored).get()
-    return {metric_id: span for metric_id, span in spans.items() if not found[f"m{metric_id}"]}
-
-
-def _metric_chunks(metric: _Metric, report: IngestReport, samples: RowSink | None = None) -> Iterator[hae.MetricRows]:
-    """The metric's items validated a chunk at a time: memory holds one chunk's rows (none at all
-    when ``samples`` streams them into the table)."""
+def _validate_metric(metric: _Metric, report: IngestReport, sink: RowSink) -> None:
+    """The metric's items validated a chunk at a time into ``sink``; its undecoded items are
+    released once done."""
     name, items = metric.header.name, metric.items
+    counts = report.metric(name)
     for offset in range(0, len(items), ITEMS_PER_CHUNK):
-        rows = hae.MetricRows(samples=samples)
-        hae.collect_metric(
+        for row in metric_rows(
             name=name,
             units=metric.header.units or "",
             items=items[offset : offset + ITEMS_PER_CHUNK],
             first_index=offset,
             metric_id=metric.type.id,
             metric_unit=metric.type.unit,
-            rows=rows,
             report=report,
-        )
+        ):
+            sink.add(row, counts)
         if report.progress is not None:
             report.progress(name, min(offset + ITEMS_PER_CHUNK, len(items)), len(items))
-        yield rows
-
-
-# The calendar day an item's time starts with, read from the undecoded metric.
-_ITEM_DAY = re.compile(rb'"(?:date|startDate)"\s*:\s*"(\d{4}-\d\d-\d\d)')
-# Any UTC offset moves an instant less than a day away from its local calendar day.
-_DAY = dt.timedelta(days=1)
-
-
-def _time_span(raw_metric: bytes | msgspec.Raw) -> tuple[dt.datetime, dt.datetime] | None:
-    """An estimate of the instants the metric's items cover, read from their dates' text.
-
-    It bounds every plausible item time (the days found, a day wider on each side) without
-    parsing one; an item found outside it later is simply compared with the table.
-    """
-    earliest, latest = EARLIEST.date(), latest_plausible().date()
-    days = set()
-    for text in set(_ITEM_DAY.findall(memoryview(raw_metric))):
-        try:
-            day = dt.date.fromisoformat(text.decode())
-        except ValueError:
-            continue
-        if earliest <= day <= latest:
-            days.add(day)
-    if not days:
-        return None
-    first, last = min(days) - _DAY, max(days) + 2 * _DAY
-    return (
-        dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC),
-        dt.datetime.combine(last, dt.time(), tzinfo=dt.UTC),
-    )
+    metric.items = []
 
 
 # Unknown metric names (not in the catalog) an owner may have, and may add in one export: each
@@ -530,6 +487,10 @@ def metric_types_for(*, user_id: int, names: list[str]) -> dict[str, MetricType 
     valid = [name for name in dict.fromkeys(names) if name not in answer]
     if not valid:
         return answer
+    # Nearly every export names only types that exist (an hourly sync): one read, no lock.
+    stored = _stored_types(user_id, valid)
+    if len(stored) == len(valid):
+        return answer | stored
     known = [name for name in valid if catalog.unit_of(name) is not None]
     refused: list[str] = []
     with transaction.atomic():
@@ -560,6 +521,20 @@ def metric_types_for(*, user_id: int, names: list[str]) -> dict[str, MetricType 
     return answer | shared | owned
 
 
+def _stored_types(user_id: int, names: list[str]) -> dict[str, MetricType]:
+    """The types these names have already, as ``metric_types_for`` would choose them: the shared
+    one, else (for a name outside the catalog) the user's own."""
+    types = MetricType.objects.filter(Q(owner=None) | Q(owner_id=user_id), name__in=names)
+    shared, owned = {}, {}
+    for metric_type in types:
+        (shared if metric_type.owner_id is None else owned)[metric_type.name] = metric_type
+    return {
+        name: shared.get(name) or owned[name]
+        for name in names
+        if name in shared or (name in owned and catalog.unit_of(name) is None)
+    }
+
+
 def _new_type(name: str, owner_id: int | None = None) -> MetricType:
     """A metric type: with its canonical unit when the catalog knows the name, else with none."""
     aggregation = MetricType.Aggregation.SUM if catalog.is_cumulative(name) else MetricType.Aggregation.AVERAGE
@@ -576,6 +551,13 @@ def _lock_user(user_id: int) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [INGEST_LOCK_NAMESPACE, user_id])
 
 
+def _save(ingestion: Ingestion, *fields: str) -> None:
+    """Write these fields of the export, naming its partition: an UPDATE by id alone would look
+    for the row in every partition of the table."""
+    values = {field: getattr(ingestion, field) for field in fields}
+    Ingestion.objects.filter(pk=ingestion.pk, received_at=ingestion.received_at).update(**values)
+
+
 def _finish_as_duplicate(ingestion: Ingestion, first: Ingestion, request: HttpRequest | None) -> dict[str, Any]:
     """Mark an export a duplicate of ``first`` (whose answer it repeats) and audit it."""
     answer = duplicate_answer(ingestion=ingestion, first=first)
@@ -583,7 +565,7 @@ def _finish_as_duplicate(ingestion: Ingestion, first: Ingestion, request: HttpRe
     ingestion.duplicate_of = first
     ingestion.result = answer
     ingestion.processed_at = timezone.now()
-    ingestion.save(update_fields=["status", "duplicate_of", "result", "processed_at"])
+    _save(ingestion, "status", "duplicate_of", "result", "processed_at")
     _audit(ingestion, "ingest.duplicate", request, {"duplicate_of": str(first.public_id), "bytes": ingestion.body_size})
     return answer
 
@@ -595,7 +577,7 @@ def _finish_rejected(ingestion: Ingestion, exc: ApiError, request: HttpRequest |
         # The answer sent, as for every other outcome: the admin shows the message.
         ingestion.result = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
         ingestion.processed_at = timezone.now()
-        ingestion.save(update_fields=["status", "error", "result", "processed_at"])
+        _save(ingestion, "status", "error", "result", "processed_at")
         _audit(ingestion, "ingest.rejected", request, {"code": exc.code, "bytes": ingestion.body_size}, "failure")
 
 

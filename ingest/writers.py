@@ -1,11 +1,12 @@
-"""Bulk writes of sample-scale rows, classified against what is already stored.
+"""Bulk writes of typed rows (``ingest.rows``) into their tables, classified against what is stored.
 
-For each table the rows of one export are compared with the stored rows of the same natural
-keys (fetched by time range or by key), then split into new rows (bulk-inserted: COPY on
-PostgreSQL, executemany elsewhere), changed rows (updated: the newer value wins) and
-duplicates (left alone). Skipping ``INSERT … ON CONFLICT`` is what makes a first upload fast
-(docs/performance.md: it dominates the cost); it is race-free because the pipeline holds a per-user
-lock for the whole transaction, and the unique constraints still guard the table.
+Each table has a ``TableSpec``: its row type, natural key and the values a re-send may change.
+The rows of one export are compared with the stored rows of the same natural keys (fetched by
+time range or by key), then split into new rows (bulk-inserted: COPY on PostgreSQL, executemany
+elsewhere), changed rows (updated: the newer value wins) and duplicates (left alone). Skipping
+``INSERT … ON CONFLICT`` is what makes a first upload fast (docs/performance.md: it dominates the
+cost); it is race-free because the pipeline holds a per-user lock for the whole transaction,
+and the unique constraints still guard the table. Nothing here knows the format rows came from.
 """
 
 from __future__ import annotations
@@ -21,24 +22,41 @@ from typing import Any, Protocol
 import orjson
 import psycopg
 from django.db import connection, models
+from django.db.models import Q
 
-from ingest.report import Counts
-from metrics.models import RoutePoint, Workout, WorkoutSeries
+from ingest.report import Counts, WorkoutCounts
+from ingest.rows import BloodPressureRow, HealthRecordRow, SampleRow, SleepNightRow, SleepStageRow, TableRow, WorkoutRow
+from metrics.models import (
+    BloodPressure,
+    HealthRecord,
+    RoutePoint,
+    Sample,
+    SleepNight,
+    SleepStage,
+    Workout,
+    WorkoutSeries,
+)
 
 IN_CHUNK = 500
 EXECUTEMANY_BATCH = 5000
+# Rows gathered before they are compared and written: bounds the memory of a large export.
+ROWS_PER_BATCH = 10_000
+# Key groups (metrics, for samples) whose stored rows one query fetches.
+GROUPS_PER_QUERY = 100
 
 
 @dataclass(frozen=True)
 class TableSpec:
     """How rows of one table are keyed and compared.
 
-    ``key`` columns (after ``user_id``) identify a row; ``values`` are what a re-send may change.
-    Columns are named by attname (``metric_id``). Existing rows are fetched by the range of
-    ``range_column`` (per value of the key columns before it), or by key when it is None.
+    ``key`` columns (after ``user_id``) identify a row; ``values`` are what a re-send may change:
+    together, the fields of ``row`` in order. Columns are named by attname (``metric_id``).
+    Existing rows are fetched by the range of ``range_column`` (per value of the key columns
+    before it), or by key when it is None.
     """
 
     model: type[models.Model]
+    row: type[tuple]
     key: tuple[str, ...]
     values: tuple[str, ...]
     compared: tuple[str, ...]
@@ -53,19 +71,49 @@ class Row:
     counts: Counts
 
 
-class RowSink(Protocol):
-    """Where validated rows go: collected for comparison, or streamed straight into the table."""
+def _spec(model: type[models.Model], row: type[tuple], key_length: int, **options: Any) -> TableSpec:
+    return TableSpec(model=model, row=row, key=row._fields[:key_length], values=row._fields[key_length:], **options)
 
-    def add(self, key: tuple, values: tuple, counts: Counts) -> None: ...
+
+SAMPLES = _spec(Sample, SampleRow, 3, compared=("end", "qty", "min", "max", "context"), range_column="start")
+BLOOD_PRESSURE = _spec(BloodPressure, BloodPressureRow, 2, compared=("systolic", "diastolic"), range_column="start")
+SLEEP_NIGHTS = _spec(
+    SleepNight,
+    SleepNightRow,
+    3,
+    compared=tuple(field for field in SleepNightRow._fields[3:] if field != "utc_offset"),
+    range_column="night",
+    json_columns=frozenset({"extra"}),
+)
+SLEEP_STAGES = _spec(SleepStage, SleepStageRow, 3, compared=("end", "qty"), range_column="start")
+HEALTH_RECORDS = _spec(
+    HealthRecord,
+    HealthRecordRow,
+    2,
+    compared=("content_hash",),
+    range_column=None,
+    json_columns=frozenset({"payload"}),
+)
+SPECS: dict[type[tuple], TableSpec] = {
+    spec.row: spec for spec in (SAMPLES, BLOOD_PRESSURE, SLEEP_NIGHTS, SLEEP_STAGES, HEALTH_RECORDS)
+}
+
+
+class RowSink(Protocol):
+    """Where typed rows go: collected for comparison, or streamed straight into the table."""
+
+    def add(self, row: TableRow, counts: Counts) -> None: ...
 
 
 class RowCollector:
     """Rows of one table by natural key, deduplicating repeats inside the body."""
 
-    def __init__(self) -> None:
+    def __init__(self, spec: TableSpec) -> None:
         self.rows: dict[tuple, Row] = {}
+        self._key_length = len(spec.key)
 
-    def add(self, key: tuple, values: tuple, counts: Counts) -> None:
+    def add(self, row: TableRow, counts: Counts) -> None:
+        key, values = row[: self._key_length], row[self._key_length :]
         seen = self.rows.get(key)
         if seen is None:
             self.rows[key] = Row(key, values, counts)
@@ -126,15 +174,25 @@ def _fetch_existing(spec: TableSpec, user_id: int, rows: Sequence[Row]) -> dict[
     existing: dict[tuple, tuple] = {}
     base = spec.model.objects.filter(user_id=user_id)
     if spec.range_column is not None:
-        # Rows are grouped by the key columns before the range column (e.g. the metric).
+        # Rows are grouped by the key columns before the range column (e.g. the metric); one
+        # query fetches the range of each of many groups (the metrics of an hourly export).
         position = spec.key.index(spec.range_column)
         groups: dict[tuple, list] = defaultdict(list)
         for key in wanted:
             groups[key[:position]].append(key[position])
-        for group, moments in groups.items():
-            filters = dict(zip(field_names[:position], group, strict=True))
-            filters[f"{spec.range_column}__range"] = (min(moments), max(moments))
-            for record in _records(base.filter(**filters).values_list(*field_names, *compared_names)):
+        ranges = [(group, min(moments), max(moments)) for group, moments in groups.items()]
+        for start in range(0, len(ranges), GROUPS_PER_QUERY):
+            part = ranges[start : start + GROUPS_PER_QUERY]
+            condition = Q()
+            for group, first, last in part:
+                condition |= Q(
+                    **dict(zip(field_names[:position], group, strict=True)),
+                    **{f"{spec.range_column}__range": (first, last)},
+                )
+            # The whole range again, as constants: the planner skips the partitions outside it.
+            whole = (min(first for _, first, _ in part), max(last for _, _, last in part))
+            queryset = base.filter(condition, **{f"{spec.range_column}__range": whole})
+            for record in _records(queryset.values_list(*field_names, *compared_names)):
                 key = tuple(record[: len(field_names)])
                 if key in wanted:
                     existing[key] = tuple(record[len(field_names) :])
@@ -204,13 +262,22 @@ def row_stream(table: str, columns: Sequence[str], json_columns: frozenset[str] 
             cursor.executemany(sql, batch)
 
 
+# (database, table) → column name → type OID, read once per process: a round trip less per COPY.
+# The tables written by COPY have built-in column types only, whose OIDs never change.
+_column_types_read: dict[tuple[str, str], dict[str, int]] = {}
+
+
 def _column_types(cursor: Any, table: str, columns: Sequence[str]) -> list[int]:
     """The type OIDs of ``columns`` of ``table``, in their order."""
-    cursor.execute(
-        "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-        [table],
-    )
-    types = dict(cursor.fetchall())
+    where = (connection.settings_dict["NAME"], table)
+    types = _column_types_read.get(where)
+    if types is None:
+        cursor.execute(
+            "SELECT attname, atttypid FROM pg_attribute"
+            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            [table],
+        )
+        types = _column_types_read[where] = dict(cursor.fetchall())
     return [types[column] for column in columns]
 
 
@@ -246,16 +313,18 @@ class NewRowStream:
         self.spec, self.user_id, self.ingestion_id, self._write = spec, user_id, ingestion_id, write
         self._spans = dict(spans)
         self._at = spec.key.index(spec.range_column)
+        self._key_length = len(spec.key)
         self._seen: dict[tuple, int] = {}  # key → hash of its values: bounded memory, enough to compare
         self._later: dict[tuple, Row] = {}
-        self._outside = RowCollector()
+        self._outside = RowCollector(spec)
         self.outside_written: list[Row] = []
 
-    def add(self, key: tuple, values: tuple, counts: Counts) -> None:
-        at = self._at
+    def add(self, row: TableRow, counts: Counts) -> None:
+        at, key_length = self._at, self._key_length
+        key, values = row[:key_length], row[key_length:]
         span = self._spans.get(key[:at])
         if span is None or not span[0] <= key[at] <= span[1]:
-            self._outside.add(key, values, counts)
+            self._outside.add(row, counts)
             return
         digest = hash(values)
         seen = self._seen
@@ -263,7 +332,7 @@ class NewRowStream:
         previous = seen.setdefault(key, digest)  # one hash of the key, not two
         if len(seen) > known:
             counts.stored += 1
-            self._write((self.user_id, *key, *values, self.ingestion_id))
+            self._write((self.user_id, *row, self.ingestion_id))
         elif previous == digest:
             counts.duplicates += 1
         else:
@@ -349,6 +418,74 @@ def write_rows(spec: TableSpec, *, user_id: int, ingestion_id: int, rows: Sequen
     return new_rows + changed_rows
 
 
+class WrittenSpans:
+    """Per key prefix (a metric, for samples): the first and last value of the range column among
+    the rows inserted or updated. What is derived from the rows (rollups) is refreshed over these."""
+
+    def __init__(self) -> None:
+        self.spans: dict[tuple, Span] = {}
+
+    def add(self, prefix: tuple, first: Any, last: Any) -> None:
+        known = self.spans.get(prefix)
+        self.spans[prefix] = (first, last) if known is None else (min(known[0], first), max(known[1], last))
+
+    def add_rows(self, spec: TableSpec, rows: Iterable[Row]) -> None:
+        at = spec.key.index(spec.range_column)
+        by_prefix: dict[tuple, list] = defaultdict(list)
+        for row in rows:
+            by_prefix[row.key[:at]].append(row.key[at])
+        for prefix, moments in by_prefix.items():
+            self.add(prefix, min(moments), max(moments))
+
+
+class RowBatch:
+    """Typed rows of any tables, compared and written together when ``ROWS_PER_BATCH`` have come
+    (and at ``flush``): one query, one COPY and one UPDATE per table per batch, however many
+    metrics the rows belong to. The sample rows written are noted in ``samples_written``."""
+
+    def __init__(self, *, user_id: int, ingestion_id: int, samples_written: WrittenSpans) -> None:
+        self.user_id, self.ingestion_id, self.samples_written = user_id, ingestion_id, samples_written
+        self._collectors: dict[type, RowCollector] = {}
+        self._size = 0
+
+    def add(self, row: TableRow, counts: Counts) -> None:
+        collector = self._collectors.get(type(row))
+        if collector is None:
+            collector = self._collectors[type(row)] = RowCollector(SPECS[type(row)])
+        collector.add(row, counts)
+        self._size += 1
+        if self._size >= ROWS_PER_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        for row_type, collector in self._collectors.items():
+            spec = SPECS[row_type]
+            written = write_rows(spec, user_id=self.user_id, ingestion_id=self.ingestion_id, rows=collector.values())
+            if spec is SAMPLES:
+                self.samples_written.add_rows(spec, written)
+        self._collectors.clear()
+        self._size = 0
+
+
+def unstored_spans(spec: TableSpec, *, user_id: int, spans: dict[tuple, Span]) -> dict[tuple, Span]:
+    """The spans (per key prefix: a metric, for samples) in which the user has no row stored."""
+    if not spans:
+        return {}
+    at = spec.key.index(spec.range_column)
+    base = spec.model.objects.filter(user_id=user_id)
+    # One query for all of them: does each have anything stored in its span?
+    tests, params = [], []
+    for prefix, span in spans.items():
+        filters = {**dict(zip(spec.key[:at], prefix, strict=True)), f"{spec.range_column}__range": span}
+        sql, query_params = base.filter(**filters).values(spec.range_column)[:1].query.sql_with_params()
+        tests.append(f"EXISTS ({sql})")
+        params.extend(query_params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(tests)}", params)
+        found = cursor.fetchone()
+    return {prefix: span for (prefix, span), stored in zip(spans.items(), found, strict=True) if not stored}
+
+
 ROUTE_COLUMNS = (
     "workout_id",
     "seq",
@@ -364,7 +501,7 @@ ROUTE_COLUMNS = (
 SERIES_COLUMNS = ("workout_id", "kind", "seq", "start", "qty", "min", "max", "unit", "source")
 
 
-def write_workouts(*, user_id: int, ingestion_id: int, workouts: Sequence[Any], counts: Any) -> None:
+def write_workouts(*, user_id: int, ingestion_id: int, workouts: Sequence[WorkoutRow], counts: WorkoutCounts) -> None:
     """Workouts are few per export: the ORM writes them (new ones in one bulk insert); their
     routes and series go in bulk. A re-sent workout whose content changed replaces its route and
     series whole."""

@@ -7,5 +7,4 @@ urlpatterns = [
     path("metrics/<str:name>", views.MetricDetailView.as_view(), name="metric-detail"),
     path("workouts", views.WorkoutListView.as_view(), name="workout-list"),
     path("workouts/<uuid:public_id>", views.WorkoutDetailView.as_view(), name="workout-detail"),
-    path("export", views.ExportView.as_view(), name="export"),
 ]

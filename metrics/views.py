@@ -1,8 +1,9 @@
-"""The owner API over stored health data: thin views over ``metrics.queries`` and ``metrics.export``."""
+"""The owner API over stored health data: thin views over ``metrics.queries`` (``GET /v1/export``, which
+writes the app's own format, is ``ingest``'s)."""
 
 from __future__ import annotations
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -13,7 +14,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import ReadScope
 from healthexport.lib.errors import InvalidPayload
-from metrics import export, queries
+from metrics import queries
 
 TIME_PARAMS = [
     OpenApiParameter("start", OpenApiTypes.DATETIME, description="Inclusive, ISO-8601."),
@@ -143,25 +144,3 @@ class WorkoutDetailView(ReadView):
             response["Content-Disposition"] = f'attachment; filename="workout-{workout.public_id}.gpx"'
             return response
         return Response(queries.workout_detail(workout))
-
-
-class ExportView(ReadView):
-    @extend_schema(
-        summary="Everything you have, streamed, in the original offsets and units",
-        description="`hae` is a Health Auto Export JSON body that POST /v1/ingest accepts as is.",
-        parameters=[*TIME_PARAMS, OpenApiParameter("format", str, enum=list(export.FORMATS))],
-        # hae is one JSON document; ndjson and csv are streamed text.
-        responses={
-            (200, ct): OpenApiTypes.OBJECT if ct == "application/json" else OpenApiTypes.BINARY
-            for ct in export.CONTENT_TYPES.values()
-        },
-    )
-    def get(self, request: Request) -> StreamingHttpResponse:
-        # ``format`` is DRF's content-negotiation override; read it raw from the query string.
-        fmt = choice_param(request, "format", export.FORMATS, "ndjson")
-        start, end = time_window(request)
-        items = export.export_items(user=request.user, start=start, end=end)
-        response = StreamingHttpResponse(export.RENDERERS[fmt](items), content_type=export.CONTENT_TYPES[fmt])
-        extension = {"hae": "json"}.get(fmt, fmt)
-        response["Content-Disposition"] = f'attachment; filename="healthexport.{extension}"'
-        return response

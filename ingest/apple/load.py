@@ -15,28 +15,31 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from ingest import rows as ingest_rows
 from ingest.apple.rows import WORKOUTS, PressureHalf, Record, Rows, Sample, WorkoutRow, digest
-from ingest.items import WorkoutData, route_line
+from ingest.hae.items import route_line
 from ingest.parsing import ItemError
 from ingest.report import Counts, WorkoutCounts
-from ingest.services import BLOOD_PRESSURE, HEALTH_RECORDS, SAMPLES, SLEEP_STAGES, _lock_user, metric_types_for
-from ingest.writers import RowCollector, TableSpec, write_rows, write_workouts
+from ingest.services import _lock_user, metric_types_for
+from ingest.writers import (
+    BLOOD_PRESSURE,
+    HEALTH_RECORDS,
+    SAMPLES,
+    SLEEP_STAGES,
+    RowCollector,
+    write_rows,
+    write_workouts,
+)
 from metrics import catalog
 from metrics.models import ROLLUP_STEP, MetricType, SampleRollup, Workout
 from metrics.units import UnitMismatch, converter
 
 MAX_ERRORS = 100
 # Samples as the app's (same table, key and columns), compared on the value alone (see above).
-IMPORTED_SAMPLES = TableSpec(
-    model=SAMPLES.model,
-    key=SAMPLES.key,
-    values=SAMPLES.values,
-    compared=("qty",),
-    range_column=SAMPLES.range_column,
-)
+IMPORTED_SAMPLES = replace(SAMPLES, compared=("qty",))
 
 
 @dataclass
@@ -123,12 +126,11 @@ class Loader:
     def write(self, rows: Rows) -> None:
         """The chunk's samples, stages, records and workouts; call in a transaction after ``lock``."""
         self._write_samples(rows.samples)
-        stages = RowCollector()
+        stages = RowCollector(SLEEP_STAGES)
         for stage in rows.stages:
             self.report.counts(stage.kind).received += 1
             stages.add(
-                (stage.start, stage.source, stage.stage),
-                (stage.end, stage.hours, "hr", stage.offset),
+                (stage.start, stage.source, stage.stage, stage.end, stage.hours, "hr", stage.offset),
                 self.report.counts(stage.kind),
             )
         write_rows(SLEEP_STAGES, user_id=self.user_id, ingestion_id=self.ingestion_id, rows=stages.values())
@@ -136,7 +138,7 @@ class Loader:
         self._write_workouts(rows.workouts)
 
     def _write_samples(self, samples: list[Sample]) -> None:
-        collector = RowCollector()
+        collector = RowCollector(IMPORTED_SAMPLES)
         for sample in samples:
             counts = self.report.counts(sample.kind)
             counts.received += 1
@@ -144,8 +146,18 @@ class Loader:
             if qty is None:
                 continue
             collector.add(
-                (self._metrics[sample.metric].type.id, sample.start, sample.source),
-                (sample.end, qty, None, None, sample.unit, sample.offset, sample.context),
+                (
+                    self._metrics[sample.metric].type.id,
+                    sample.start,
+                    sample.source,
+                    sample.end,
+                    qty,
+                    None,
+                    None,
+                    sample.unit,
+                    sample.offset,
+                    sample.context,
+                ),
                 counts,
             )
         changed = write_rows(
@@ -178,14 +190,12 @@ class Loader:
         return None
 
     def write_records(self, records: Iterable[Record]) -> None:
-        collector = RowCollector()
+        collector = RowCollector(HEALTH_RECORDS)
         for record in records:
             counts = self.report.counts(record.kind)
             counts.received += 1
             collector.add(
-                (record.section, record.natural_key),
-                (record.start, record.payload, digest(record.payload)),
-                counts,
+                (record.section, record.natural_key, record.start, record.payload, digest(record.payload)), counts
             )
         write_rows(HEALTH_RECORDS, user_id=self.user_id, ingestion_id=self.ingestion_id, rows=collector.values())
 
@@ -201,7 +211,7 @@ class Loader:
             .exclude(external_id__in=ours)
             .values_list("start", flat=True)
         )
-        unique: dict[str, WorkoutData] = {}
+        unique: dict[str, ingest_rows.WorkoutRow] = {}
         for index, workout in enumerate(workouts):
             if workout.start in sent_by_app or workout.external_id in unique:
                 counts.duplicates += 1
@@ -210,7 +220,7 @@ class Loader:
             fields = {**workout.fields, "external_id": workout.external_id}
             if len(route) >= 2:
                 fields["route"] = route_line(route)
-            unique[workout.external_id] = WorkoutData(index, fields, route, [], workout.digest)
+            unique[workout.external_id] = ingest_rows.WorkoutRow(index, fields, route, [], workout.digest)
         write_workouts(
             user_id=self.user_id, ingestion_id=self.ingestion_id, workouts=list(unique.values()), counts=counts
         )
@@ -226,7 +236,7 @@ class Loader:
             if half.kind:
                 self.report.counts(half.kind).received += 1
                 counted[key].append(half)
-        collector = RowCollector()
+        collector = RowCollector(BLOOD_PRESSURE)
         outcomes: dict[tuple, Counts] = {}
         for key, pair in pairs.items():
             systolic, diastolic = pair.get("systolic"), pair.get("diastolic")
@@ -236,7 +246,7 @@ class Loader:
                     self.report.reject(half.kind, "invalid_item", refusal, start=half.start.isoformat())
                 continue
             outcome = outcomes[key] = Counts()
-            collector.add(key, (_mmhg(systolic), _mmhg(diastolic), "mmHg", systolic.offset), outcome)
+            collector.add((*key, _mmhg(systolic), _mmhg(diastolic), "mmHg", systolic.offset), outcome)
         write_rows(BLOOD_PRESSURE, user_id=self.user_id, ingestion_id=self.ingestion_id, rows=collector.values())
         for key, outcome in outcomes.items():
             for half in counted[key]:

@@ -355,8 +355,16 @@ def test_concurrent_identical_uploads_store_once(alice):
     assert stored == expected
 
 
-def test_chunked_writing_keeps_counts_and_error_positions(alice, monkeypatch):
+# Each way a metric's rows are written: streamed into a COPY (a first upload) or compared with
+# the table a batch at a time.
+WRITE_PATHS = pytest.mark.parametrize("stream_min_items", [1, 1_000_000], ids=["streamed", "compared"])
+
+
+@WRITE_PATHS
+def test_chunked_writing_keeps_counts_and_error_positions(alice, monkeypatch, stream_min_items):
     monkeypatch.setattr("ingest.services.ITEMS_PER_CHUNK", 2)
+    monkeypatch.setattr("ingest.writers.ROWS_PER_BATCH", 2)
+    monkeypatch.setattr("ingest.services.STREAM_MIN_ITEMS", stream_min_items)
     items = [{"date": f"2024-05-14 0{hour}:00:00 +0200", "qty": hour, "source": "iPhone"} for hour in range(4)]
     items.insert(3, dict(items[0]))  # a repeat in another chunk
     items.append({"date": "2024-05-14 09:00:00 +0200", "qty": "many", "source": "iPhone"})
@@ -388,8 +396,11 @@ def test_errors_inside_a_workout_name_their_path(alice):
 
 
 @pytest.mark.embedded
-def test_a_first_upload_repeating_a_key_with_a_new_value_keeps_the_later_one(alice, monkeypatch):
+@WRITE_PATHS
+def test_a_first_upload_repeating_a_key_with_a_new_value_keeps_the_later_one(alice, monkeypatch, stream_min_items):
     monkeypatch.setattr("ingest.services.ITEMS_PER_CHUNK", 2)
+    monkeypatch.setattr("ingest.writers.ROWS_PER_BATCH", 2)
+    monkeypatch.setattr("ingest.services.STREAM_MIN_ITEMS", stream_min_items)
     items = [{"date": f"2024-05-14 0{hour}:00:00 +0200", "qty": hour, "source": "iPhone"} for hour in range(3)]
     items.append({"date": "2024-05-14 00:00:00 +0200", "qty": 50, "source": "iPhone"})  # the open hour grew
     answer = ingest(alice, {"data": {"metrics": [{"name": "step_count", "units": "count", "data": items}]}})

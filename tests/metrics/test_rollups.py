@@ -191,3 +191,29 @@ def test_an_offset_off_the_quarter_hour_is_bucketed_by_its_own_local_day(alice):
         ("2024-05-01T22:00:00-00:44", 1),
         ("2024-05-01T23:00:00-00:44", 2),
     ]
+
+
+def test_one_refresh_of_several_metrics_recomputes_each_only_in_its_own_span(alice):
+    steps = MetricType.objects.get_or_create(name="step_count", owner=None, defaults={"unit": "count"})[0]
+    flights = MetricType.objects.get_or_create(name="flights_climbed", owner=None, defaults={"unit": "count"})[0]
+    day = dt.datetime(2024, 9, 3, tzinfo=dt.UTC)
+    for metric in (steps, flights):
+        for hour in (1, 5):
+            Sample.objects.create(
+                user=alice,
+                metric=metric,
+                start=day + dt.timedelta(hours=hour),
+                qty=hour,
+                unit="count",
+                utc_offset=0,
+                ingestion_id=0,
+            )
+    # Changed behind the rollups' back, as a bulk write does: only a refresh brings them along.
+    Sample.objects.filter(user=alice).update(qty=100)
+    one_hour = dt.timedelta(hours=1)
+    SampleRollup.objects.refresh_spans(
+        user_id=alice.pk,
+        spans={steps.id: (day + one_hour, day + 2 * one_hour), flights.id: (day + 5 * one_hour, day + 6 * one_hour)},
+    )
+    totals = {(r.metric_id, r.bucket_start.hour): r.total for r in SampleRollup.objects.filter(user=alice)}
+    assert totals == {(steps.id, 1): 100, (steps.id, 5): 5, (flights.id, 1): 1, (flights.id, 5): 100}

@@ -11,8 +11,8 @@ from accounts.models import User
 from accounts.services import user_get_or_create
 from healthexport.lib.errors import ApiError
 from healthexport.lib.progress import ProgressBar
+from ingest.hae.document import parse_payload
 from ingest.models import Ingestion
-from ingest.payload import decode_metric_items, parse_payload
 from ingest.services import ingest_export
 
 OUTCOMES = ("received", "stored", "updated", "duplicates", "rejected")
@@ -71,7 +71,7 @@ def count_items(body: bytes) -> int:
         data = parse_payload(body)
     except ApiError:
         return 0
-    return sum(len(decode_metric_items(raw) or ()) for raw in data.metrics) + len(data.workouts)
+    return sum(len(part.items or ()) for part in data.metrics) + len(data.workouts)
 
 
 def describe(answer: dict[str, Any], seconds: float) -> str:

@@ -1,22 +1,25 @@
 """Decoding an export lazily: the body is checked and split into items without building them.
 
 A plain-dict parse of a 30 MB export costs ~6.5x the body in memory (docs/performance.md). Here the
-document is decoded into ``msgspec.Raw`` slices of the body (no copies), and each metric's
-items are decoded one at a time while they are validated, then dropped.
+document is decoded into ``msgspec.Raw`` slices of the body (no copies): ``parse_payload`` splits
+it once into its metrics (name, unit, undecoded items), workouts and other sections, and each
+item is decoded only while it is validated (``ingest.hae.items``), then dropped.
 """
 
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from healthexport.lib.errors import InvalidJson, InvalidPayload
-from ingest.parsing import ItemError
+from ingest.parsing import EARLIEST, ItemError, latest_plausible
 
 LIST_SECTIONS = ("metrics", "workouts")
 
@@ -39,10 +42,25 @@ class MetricEntry(MetricHeader):
 
 
 @dataclass
+class MetricPart:
+    """One element of ``data.metrics``: ``header`` is None when it is not an object with a text
+    ``name``, ``items`` None when its ``data`` is not a list; ``raw`` is the whole element."""
+
+    index: int
+    header: MetricHeader | None
+    items: list[msgspec.Raw] | None
+    raw: msgspec.Raw
+
+
+@dataclass
 class Payload:
-    metrics: list[msgspec.Raw] = field(default_factory=list)
+    metrics: list[MetricPart] = field(default_factory=list)
     workouts: list[msgspec.Raw] = field(default_factory=list)
     other: dict[str, msgspec.Raw] = field(default_factory=dict)
+
+    def metric_names(self) -> list[str]:
+        """The names of the export's metrics (malformed elements left out)."""
+        return [part.header.name for part in self.metrics if part.header is not None]
 
 
 _raw_list = msgspec.json.Decoder(list[msgspec.Raw] | None)
@@ -79,7 +97,13 @@ def parse_payload(body: bytes) -> Payload:
                 ) from None
         else:
             payload.other[section] = raw
+    payload.metrics = [_metric_part(index, raw) for index, raw in enumerate(payload.metrics)]
     return payload
+
+
+def _metric_part(index: int, raw: msgspec.Raw) -> MetricPart:
+    header = _metric_header_of(raw)
+    return MetricPart(index, header, None if header is None else _metric_items_of(raw), raw)
 
 
 def _require_json(body: bytes) -> None:
@@ -119,7 +143,7 @@ def _require_utf8(body: bytes) -> None:
             ) from None
 
 
-def decode_metric_header(raw: msgspec.Raw) -> MetricHeader | None:
+def _metric_header_of(raw: msgspec.Raw) -> MetricHeader | None:
     """A metric's name and unit, or None when it is not an object with a text ``name``."""
     try:
         header = _metric_header.decode(raw)
@@ -128,7 +152,7 @@ def decode_metric_header(raw: msgspec.Raw) -> MetricHeader | None:
     return header if header.name else None
 
 
-def decode_metric_items(raw: msgspec.Raw) -> list[msgspec.Raw] | None:
+def _metric_items_of(raw: msgspec.Raw) -> list[msgspec.Raw] | None:
     """A metric's items, undecoded (``[]`` when ``data`` is missing, None when it is not a list)."""
     try:
         return _metric_entry.decode(raw).data or []
@@ -225,3 +249,33 @@ def decode_section(raw: msgspec.Raw) -> list[msgspec.Raw] | None:
         return None if _any.decode(raw) else []
     except (msgspec.ValidationError, RecursionError):
         return None
+
+
+# The calendar day an item's time starts with, read from the undecoded metric.
+_ITEM_DAY = re.compile(rb'"(?:date|startDate)"\s*:\s*"(\d{4}-\d\d-\d\d)')
+# Any UTC offset moves an instant less than a day away from its local calendar day.
+_DAY = dt.timedelta(days=1)
+
+
+def metric_time_span(part: MetricPart) -> tuple[dt.datetime, dt.datetime] | None:
+    """An estimate of the instants the metric's items cover, read from their dates' text.
+
+    It bounds every plausible item time (the days found, a day wider on each side) without
+    parsing one; an item found outside it later is simply compared with the table.
+    """
+    earliest, latest = EARLIEST.date(), latest_plausible().date()
+    days = set()
+    for text in set(_ITEM_DAY.findall(memoryview(part.raw))):
+        try:
+            day = dt.date.fromisoformat(text.decode())
+        except ValueError:
+            continue
+        if earliest <= day <= latest:
+            days.add(day)
+    if not days:
+        return None
+    first, last = min(days) - _DAY, max(days) + 2 * _DAY
+    return (
+        dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC),
+        dt.datetime.combine(last, dt.time(), tzinfo=dt.UTC),
+    )

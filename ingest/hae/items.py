@@ -1,8 +1,9 @@
-"""Health Auto Export items → table rows, one item at a time, rejecting only the bad ones.
+"""Health Auto Export items → typed rows (``ingest.rows``), one item at a time, rejecting only the bad ones.
 
-Each ``*_rows`` function takes one section of the payload and the report, and returns the rows
-to write, keyed by natural key. An item repeated inside one body is counted once as stored
-and then as a duplicate (or updated, when its value differs: the later one wins).
+Each ``*_rows`` function takes the items of one metric or section and the report, yields the
+rows of the valid items and reports each bad one with its place. Nothing here touches a database
+or knows how a table is written: an item repeated inside one body is yielded twice, and the
+writers count the second as a duplicate (or as updated, when its value differs).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ import orjson
 from django.contrib.gis.geos import GEOSGeometry
 from msgspec import UNSET, UnsetType
 
+from ingest.hae.document import decode_item
 from ingest.parsing import (
     MAX_MAGNITUDE,
     ItemError,
@@ -30,9 +32,8 @@ from ingest.parsing import (
     parse_optional_number,
     parse_text,
 )
-from ingest.payload import decode_item
-from ingest.report import Counts, IngestReport
-from ingest.writers import RowCollector, RowSink
+from ingest.report import IngestReport
+from ingest.rows import BloodPressureRow, HealthRecordRow, SampleRow, SleepNightRow, SleepStageRow, TableRow, WorkoutRow
 from metrics import catalog
 from metrics.models import WorkoutSeries
 from metrics.units import MAX_UNIT_LENGTH, UnitMismatch, UnknownUnit, converter, identity
@@ -97,17 +98,6 @@ def _not_json(exc: orjson.JSONEncodeError) -> ItemError:
     return ItemError("invalid_item", f"the item cannot be stored as JSON: it is nested too deeply ({exc})", None)
 
 
-class MetricRows:
-    """Where the rows of the metrics section go, one sink per table: collected by default; the
-    samples of a fresh range may stream straight into their table."""
-
-    def __init__(self, samples: RowSink | None = None) -> None:
-        self.samples: RowSink = samples if samples is not None else RowCollector()
-        self.blood_pressure = RowCollector()
-        self.sleep_nights = RowCollector()
-        self.sleep_stages = RowCollector()
-
-
 def _where(metric: str, index: int, field: str | None) -> dict[str, Any]:
     where: dict[str, Any] = {"section": "metrics", "metric": metric, "index": index}
     if field:
@@ -115,7 +105,7 @@ def _where(metric: str, index: int, field: str | None) -> dict[str, Any]:
     return where
 
 
-def collect_metric(
+def metric_rows(
     *,
     name: str,
     units: str,
@@ -123,11 +113,11 @@ def collect_metric(
     first_index: int = 0,
     metric_id: int,
     metric_unit: str,
-    rows: MetricRows,
     report: IngestReport,
-) -> None:
-    """Validate items of one metric (counted as received by the caller) and add the valid ones
-    to ``rows``; ``first_index`` is the position of ``items[0]`` in the metric, for errors.
+) -> Iterator[TableRow]:
+    """The rows of the valid items of one metric (counted as received by the caller): samples,
+    or blood pressure readings, sleep sessions and stages; ``first_index`` is the position of
+    ``items[0]`` in the metric, for errors.
 
     ``metric_unit`` is the canonical unit of a known metric, into which values are converted
     (and then checked against its bounds), or "" for an unknown metric, whose values are kept
@@ -150,9 +140,11 @@ def collect_metric(
     )
     for index, raw in enumerate(items, start=first_index):
         try:
-            handler(raw, metric, rows, counts)
+            row = handler(raw, metric)
         except ItemError as exc:
             report.reject(counts, exc.code, exc.message, **_where(name, index, exc.field))
+            continue
+        yield row
 
 
 def _unit_conversion(
@@ -232,7 +224,7 @@ def _refused(
     return ItemError("invalid_item", str(exc), None)
 
 
-def _quantity_item(raw: msgspec.Raw, metric: MetricContext, rows: MetricRows, counts: Counts) -> None:
+def _quantity_item(raw: msgspec.Raw, metric: MetricContext) -> SampleRow:
     item = _quantity_fields(raw)
     if item.startDate is not UNSET:  # unaggregated sleep stages (and any other interval sample)
         start, offset = parse_instant(item.startDate, "startDate")
@@ -266,7 +258,11 @@ def _quantity_item(raw: msgspec.Raw, metric: MetricContext, rows: MetricRows, co
         raise ItemError("out_of_range", f"Min {low:g} is above Max {high:g}", "Min")
     context = _context(item)
     source = parse_text(item.source, "source")
-    rows.samples.add((metric.metric_id, start, source), (end, qty, low, high, metric.units, offset, context), counts)
+    return SampleRow(metric.metric_id, start, source, end, qty, low, high, metric.units, offset, context)
+
+
+# The field a metric's text comes in, when it is not ``value``: read from any of them, written in this one.
+CONTEXT_FIELDS = {"blood_glucose": "mealTime", "insulin_delivery": "reason"}
 
 
 def _context(item: QuantityItem) -> str:
@@ -289,7 +285,7 @@ def _item_object(raw: msgspec.Raw) -> dict:
     return item
 
 
-def _blood_pressure_item(raw: msgspec.Raw, metric: MetricContext, rows: MetricRows, counts: Counts) -> None:
+def _blood_pressure_item(raw: msgspec.Raw, metric: MetricContext) -> BloodPressureRow:
     item = _item_object(raw)
     units, convert = (metric.units, identity) if metric.convert is None else ("mmHg", metric.convert)
     start, offset = parse_instant(item.get("date"), "date")
@@ -300,19 +296,18 @@ def _blood_pressure_item(raw: msgspec.Raw, metric: MetricContext, rows: MetricRo
     if diastolic >= systolic:
         raise ItemError("out_of_range", f"diastolic {diastolic:g} is not below systolic {systolic:g}", "diastolic")
     source = parse_text(item.get("source"), "source")
-    rows.blood_pressure.add((start, source), (systolic, diastolic, units, offset), counts)
+    return BloodPressureRow(start, source, systolic, diastolic, units, offset)
 
 
-def _sleep_item(raw: msgspec.Raw, metric: MetricContext, rows: MetricRows, counts: Counts) -> None:
+def _sleep_item(raw: msgspec.Raw, metric: MetricContext) -> SleepNightRow | SleepStageRow:
     """sleep_analysis: an aggregated session (a night, or part of one), or an unaggregated stage."""
     item = _item_object(raw)
     if SLEEP_STAGE_MARKERS.isdisjoint(item):
-        _sleep_night_item(item, rows, counts)
-    else:
-        _sleep_stage_item(item, metric, rows, counts)
+        return _sleep_night_item(item)
+    return _sleep_stage_item(item, metric)
 
 
-def _sleep_stage_item(item: dict, metric: MetricContext, rows: MetricRows, counts: Counts) -> None:
+def _sleep_stage_item(item: dict, metric: MetricContext) -> SleepStageRow:
     """A stage segment, keyed by its start, source and stage: In Bed and Core may start together."""
     start_field = _sleep_stage_field(item, "startDate", "start")
     end_field = _sleep_stage_field(item, "endDate", "end")
@@ -329,7 +324,7 @@ def _sleep_stage_item(item: dict, metric: MetricContext, rows: MetricRows, count
         raise ItemError("out_of_range", f"qty {qty:g} is negative; a sleep stage cannot be", "qty")
     stage = parse_text(item.get("value"), "value", 64)
     source = parse_text(item.get("source"), "source")
-    rows.sleep_stages.add((start, source, stage), (end, qty, metric.units, offset), counts)
+    return SleepStageRow(start, source, stage, end, qty, metric.units, offset)
 
 
 def _sleep_stage_field(item: dict, field: str, synonym: str) -> str:
@@ -341,7 +336,7 @@ def _sleep_stage_field(item: dict, field: str, synonym: str) -> str:
     raise ItemError("missing_value", f"{field} (or {synonym}) is missing", field)
 
 
-def _sleep_night_item(item: dict, rows: MetricRows, counts: Counts) -> None:
+def _sleep_night_item(item: dict) -> SleepNightRow:
     """A session, keyed by its night, source and start: a night broken by waking, or a nap, is
     sent as several items with the same ``date``."""
     durations = [parse_optional_number(item.get(key), key) for key in SLEEP_NIGHT_FIELDS]
@@ -359,7 +354,7 @@ def _sleep_night_item(item: dict, rows: MetricRows, counts: Counts) -> None:
     extra = {k: v for k, v in item.items() if k not in SLEEP_NIGHT_KNOWN}
     sleep_start, _, in_bed_start, _ = times
     session_start = sleep_start or in_bed_start or dt.datetime.combine(night, dt.time(), tzinfo=dt.UTC)
-    rows.sleep_nights.add((night, source, session_start), (*durations, *times, offset or 0, extra), counts)
+    return SleepNightRow(night, source, session_start, *durations, *times, offset or 0, extra)
 
 
 def _night_of(times: dict[str, tuple[dt.datetime | None, int | None]]) -> tuple[dt.date, int]:
@@ -375,13 +370,15 @@ def _night_of(times: dict[str, tuple[dt.datetime | None, int | None]]) -> tuple[
 ITEM_HANDLERS = {"blood_pressure": _blood_pressure_item, "sleep_analysis": _sleep_item}
 
 
-class WorkoutData:
-    """One valid workout, ready to store."""
-
-    def __init__(self, index: int, fields: dict[str, Any], route: list[tuple], series: list[tuple], digest: str):
-        self.index, self.fields, self.route, self.series, self.digest = index, fields, route, series, digest
+def yields_samples_only(name: str) -> bool:
+    """Whether every row of this metric is a sample (blood pressure and sleep have tables of their own)."""
+    return name not in ITEM_HANDLERS
 
 
+# A workout's fields with a column of their own (besides id, name, start and end) → their column;
+# every other field is kept as sent.
+WORKOUT_COLUMNS = {"duration": "duration_s", "location": "location", "isIndoor": "is_indoor"}
+WORKOUT_KNOWN = frozenset({"id", "name", "start", "end", *WORKOUT_COLUMNS})
 QUANTITY_FIELDS = {"activeEnergyBurned": ("active_energy_kcal", "kcal"), "distance": ("distance_km", "km")}
 V1_QUANTITY_FIELDS = {"activeEnergy": ("active_energy_kcal", "kcal")}
 
@@ -398,7 +395,14 @@ def _quantity(value: Any, field: str, unit: str) -> float | None:
 
 
 ROUTE_COORDINATES = ("latitude", "longitude", "lat", "lon")
-ROUTE_EXTRAS = ("altitude", "speed", "course", "horizontalAccuracy", "verticalAccuracy")
+# Optional fields of a route point → their columns.
+ROUTE_POINT_EXTRAS = {
+    "altitude": "altitude",
+    "speed": "speed",
+    "course": "course",
+    "horizontalAccuracy": "horizontal_accuracy",
+    "verticalAccuracy": "vertical_accuracy",
+}
 
 
 class RoutePointItem(msgspec.Struct):
@@ -445,7 +449,7 @@ def _route_point_fields(point: Any, position: int, report: IngestReport, index: 
     try:
         return msgspec.convert(point, RoutePointItem)
     except msgspec.ValidationError as exc:
-        error = _refused(point, exc, "a route point", numbers=ROUTE_COORDINATES, optional=ROUTE_EXTRAS)
+        error = _refused(point, exc, "a route point", numbers=ROUTE_COORDINATES, optional=tuple(ROUTE_POINT_EXTRAS))
         _report_nested(report, error, f"route[{position}]", index)
         return None
 
@@ -518,10 +522,12 @@ def _series(kind: str, values: list, report: IngestReport, index: int) -> list[t
     return series
 
 
-def collect_workouts(items: list, report: IngestReport) -> list[WorkoutData]:
+def workout_rows(items: list, report: IngestReport) -> list[WorkoutRow]:
+    """The valid workouts, one per id: a repeat inside the body is counted here (a duplicate, or
+    updated when it differs: the later one wins)."""
     counts = report.workouts
     counts.received += len(items)
-    workouts: dict[str, WorkoutData] = {}
+    workouts: dict[str, WorkoutRow] = {}
     for index, raw in enumerate(items):
         try:
             item = decode_item(raw)
@@ -541,7 +547,7 @@ def collect_workouts(items: list, report: IngestReport) -> list[WorkoutData]:
     return list(workouts.values())
 
 
-def _workout(index: int, item: dict, report: IngestReport) -> WorkoutData:
+def _workout(index: int, item: dict, report: IngestReport) -> WorkoutRow:
     name = parse_text(item.get("name"), "name", 100) or "Workout"
     start, offset = parse_instant(item.get("start"), "start")
     end, _ = parse_instant(item.get("end"), "end")
@@ -574,12 +580,12 @@ def _workout(index: int, item: dict, report: IngestReport) -> WorkoutData:
             continue
         if _is_series(key, value):
             series.extend(_series(key, value, report, index))
-        elif key not in {"id", "name", "start", "end", "duration", "location", "isIndoor"}:
+        elif key not in WORKOUT_KNOWN:
             extra[key] = value
     fields["fields"] = extra
     if len(route) >= 2:
         fields["route"] = route_line(route)
-    return WorkoutData(index, fields, route, series, content_hash(item))
+    return WorkoutRow(index, fields, route, series, content_hash(item))
 
 
 def route_line(route: list[tuple]) -> GEOSGeometry:
@@ -589,9 +595,8 @@ def route_line(route: list[tuple]) -> GEOSGeometry:
     return GEOSGeometry(memoryview(wkb), srid=4326)
 
 
-def collect_other(section: str, items: list[msgspec.Raw], report: IngestReport) -> RowCollector:
-    """Items of symptoms, ecg, stateOfMind, … or any section name the app adds later."""
-    collector = RowCollector()
+def record_rows(section: str, items: list[msgspec.Raw], report: IngestReport) -> Iterator[HealthRecordRow]:
+    """Items of symptoms, ecg, stateOfMind, … or any section name the app adds later, kept whole."""
     counts = report.section(section)
     counts.received += len(items)
     for index, raw in enumerate(items):
@@ -608,8 +613,7 @@ def collect_other(section: str, items: list[msgspec.Raw], report: IngestReport) 
                 break
             except ItemError:
                 continue
-        collector.add((section, _natural_key(section, item, digest)), (start, item, digest), counts)
-    return collector
+        yield HealthRecordRow(section, _natural_key(section, item, digest), start, item, digest)
 
 
 def _natural_key(section: str, item: dict, digest: str) -> str:
