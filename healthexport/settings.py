@@ -256,13 +256,25 @@ REST_FRAMEWORK = {
 }
 # OpenAPI 3 at /v1/schema, Redoc at /v1/docs (public: they describe the API, hold no data).
 SPECTACULAR_SETTINGS = {
-    "TITLE": "healthexport API",
-    "DESCRIPTION": "Receive Health Auto Export data; query, export and delete your own. "
+    "TITLE": "healthexport: your Apple Health data API",
+    "DESCRIPTION": "Send Health Auto Export data; read, export and delete your own. Authenticate with "
+    "your API key (`Authorization: Bearer hx_…`). "
     'Every error answer is {"error": {"code", "message", "details"}} (the Error component).',
+    # Redoc lists the groups in this order: the destructive endpoints come last.
+    "TAGS": [
+        {"name": "Sending data", "description": "What the Health Auto Export app posts."},
+        {"name": "Reading your data", "description": "Scope `read`: metrics, workouts, exports, stats."},
+        {"name": "Deleting your data", "description": "Scope `delete`: cannot be undone."},
+    ],
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/v1",
+    "SORT_OPERATIONS": "healthexport.openapi.destructive_last",
+    "ENUM_NAME_OVERRIDES": {
+        "IngestionStatusEnum": "ingest.models.Ingestion.Status",
+        "IngestAnswerStatusEnum": ["processed", "partial", "duplicate"],
+    },
     "PREPROCESSING_HOOKS": ["healthexport.openapi.only_v1"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "healthexport.openapi.add_errors"],
 }
@@ -273,6 +285,8 @@ INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=100 * 1024 * 10
 # by BodySizeLimitMiddleware; the ingest view streams its body itself under INGEST_MAX_BODY_BYTES.
 RATELIMIT_REQUESTS_PER_HOUR = env.int("RATELIMIT_REQUESTS_PER_HOUR", default=100)
 RATELIMIT_BYTES_PER_HOUR = env.int("RATELIMIT_BYTES_PER_HOUR", default=10 * 1024 * 1024)
+# Reads (GET) have their own per-key budget, so paging a year of raw samples leaves the uploads alone.
+RATELIMIT_READ_REQUESTS_PER_HOUR = env.int("RATELIMIT_READ_REQUESTS_PER_HOUR", default=1000)
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)
 # The key hash is part of the contract ($argon2id$v=19$m=19456,t=2,p=1$...): not configurable by environment.
 # Hashes with other parameters are upgraded on their next successful verification.
