@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from csp import constants as csp
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "audit",
     "metrics",
     "ingest",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -190,6 +192,11 @@ else:
     }
 
 AUTH_USER_MODEL = "accounts.User"
+# The owner's pages (web/): anonymous visitors are sent to /login, and back after signing in.
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/"
+# A set-password link staff create for an owner (accounts.password_links) expires after a day.
+PASSWORD_RESET_TIMEOUT = 24 * 3600
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -241,6 +248,20 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [csp.NONE],
     }
 }
+
+# Optional map tiles under workout routes, from a tile server the operator chooses, e.g.
+# https://tile.openstreetmap.org/{z}/{x}/{y}.png ({s} for a subdomain). Empty (the default): routes
+# are drawn on a plain background, and no request leaves the server.
+MAP_TILE_URL = env.str("MAP_TILE_URL", default="")
+if MAP_TILE_URL:
+    _tiles = urlsplit(MAP_TILE_URL)
+    if (
+        _tiles.scheme not in ("http", "https")
+        or not _tiles.netloc
+        or not all(part in MAP_TILE_URL for part in ("{z}", "{x}", "{y}"))
+    ):
+        _config_error("MAP_TILE_URL must be an http(s) URL with {z}, {x} and {y} in it.")
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"].append(f"{_tiles.scheme}://{_tiles.netloc.replace('{s}', '*')}")
 
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum, TextField, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from healthexport.lib.cache import cache_delete, cache_get, cache_set
@@ -26,7 +28,7 @@ def ingestion_list(*, user: Any) -> QuerySet:
 INGESTIONS_PAGE_SIZE = 100
 
 
-def ingestion_page(*, user: Any, cursor: str | None = None, limit: int | None = None) -> Page:
+def ingestion_page(*, user: Any, cursor: str | None = None, limit: int | None = None, detail: bool = False) -> Page:
     """One page of exports, newest first: keyset pagination on (received_at, id), stable under inserts."""
     limit = limit or INGESTIONS_PAGE_SIZE
     queryset = ingestion_list(user=user)
@@ -38,9 +40,8 @@ def ingestion_page(*, user: Any, cursor: str | None = None, limit: int | None = 
     rows = list(queryset[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page(
-        [ingestion_summary(row) for row in rows], encode_cursor(rows[-1].received_at, rows[-1].id) if more else None
-    )
+    next_cursor = encode_cursor(rows[-1].received_at, rows[-1].id) if more else None
+    return Page([ingestion_summary(row, detail=detail) for row in rows], next_cursor)
 
 
 def ingestion_get(*, user: Any, public_id: Any) -> Ingestion:
@@ -107,3 +108,42 @@ def active_user_count(*, within: timedelta = timedelta(hours=24)) -> int:
     since = timezone.now() - within
     answered = Ingestion.objects.filter(received_at__gte=since, status__in=Ingestion.SYNCED)
     return answered.values("user_id").distinct().count()
+
+
+NO_AUTOMATION = ""
+
+
+def automation_syncs(*, user: Any) -> list[dict[str, Any]]:
+    """Per automation of the app (its ``automation-id`` header, else its name): the last export it
+    sent, with that export's status and error count. Exports without the headers form one group.
+
+    One grouped query over the user's exports (their (user, received_at) index), then the few
+    last exports themselves.
+    """
+    automation = Coalesce(
+        KT("automation__automation-id"),
+        KT("automation__automation-name"),
+        Value(NO_AUTOMATION),
+        output_field=TextField(),
+    )
+    groups = (
+        Ingestion.objects.filter(user=user)
+        .annotate(key=automation)
+        .values("key")
+        .annotate(last=Max("received_at"), count=Count("id"))
+        .order_by()
+    )
+    groups = {row["key"]: row for row in groups}
+    if not groups:
+        return []
+    last_times = [group["last"] for group in groups.values()]
+    lasts = ingestion_list(user=user).annotate(key=automation).filter(received_at__in=last_times)
+    result = []
+    for ingestion in lasts:
+        group = groups.get(ingestion.key)
+        if group is None or group["last"] != ingestion.received_at:
+            continue
+        group["last"] = None  # two exports of one automation at the same instant: the first wins
+        summary = ingestion_summary(ingestion, detail=True)
+        result.append({**summary, "key": ingestion.key, "exports": group["count"]})
+    return sorted(result, key=lambda row: row["received_at"], reverse=True)

@@ -440,7 +440,7 @@ def bucket_rounder(metric: MetricType, shown_unit: str, convert: Callable[[float
     scale = abs(convert(1.0) - convert(0.0))
     if scale > 0:
         decimals = max(0, decimals - math.floor(math.log10(scale) + 1e-9))
-    return lambda value: round(value, decimals)
+    return (lambda value: round(value)) if decimals == 0 else (lambda value: round(value, decimals))
 
 
 def _bucket_key(bucket: dt.datetime, zone: dt.tzinfo) -> str:
@@ -586,3 +586,63 @@ def metric_totals(*, user: Any) -> dict[str, dict[str, Any]]:
         "records": HealthRecord.objects.filter(user=user).count(),
     }
     return {"metrics": totals, **totals_extra}
+
+
+# --- Owner web pages ---------------------------------------------------------------------------
+
+
+def metric_summaries(*, user: Any) -> list[dict[str, Any]]:
+    """The metric types this user has samples of, from the rollups: count, first and last quarter
+    hour. What the owner's overview lists; unlike ``metric_list`` it reads no sample, so it stays
+    fast on years of minute data (samples before ``ROLLUP_EPOCH`` are not counted)."""
+    types = {t.id: t for t in _types_of(user)}
+    rows = (
+        SampleRollup.objects.filter(user=user)
+        .values("metric_id")
+        .annotate(count=Sum("count"), first=Min("bucket_start"), last=Max("bucket_start"))
+        .order_by()
+    )
+    result = [
+        {"name": types[row["metric_id"]].name, "unit": types[row["metric_id"]].unit, **row}
+        for row in rows
+        if row["metric_id"] in types
+    ]
+    return sorted(result, key=lambda r: r["name"])
+
+
+def metric_type_of(*, user: Any, name: str) -> MetricType | None:
+    """``metric_type_get`` for pages that show "no data yet" instead of a 404."""
+    try:
+        return metric_type_get(user=user, name=name)
+    except NotFound:
+        return None
+
+
+def latest_offset(*, user: Any, metric: MetricType | None = None) -> int:
+    """The UTC offset (minutes) the phone sent with this user's latest data: the owner's "now".
+
+    Reads one rollup row (of the metric when given, through its primary key's index), 0 without data.
+    """
+    rollups = SampleRollup.objects.filter(user=user)
+    if metric is not None:
+        rollups = rollups.filter(metric=metric)
+    offset = rollups.order_by("-bucket_start").values_list("utc_offset", flat=True).first()
+    if offset is None:
+        offset = SleepStage.objects.filter(user=user).order_by("-start").values_list("utc_offset", flat=True).first()
+    return offset or 0
+
+
+def sleep_nights(*, user: Any, start: dt.datetime | None, end: dt.datetime | None, limit: int = 400) -> list[dict]:
+    """Nights of ``[start, end)`` by date, one per night and source (as GET /v1/metrics/sleep_analysis)."""
+    return _sleep_night_page(user=user, start=start, end=end, cursor=None, limit=limit).items
+
+
+def sleep_segments(*, user: Any, start: dt.datetime, end: dt.datetime) -> list[SleepStage]:
+    """Stage segments starting in ``[start, end)``, ordered by start."""
+    return list(_in_range(SleepStage.objects.filter(user=user), "start", start, end).order_by("start", "id"))
+
+
+def workout_names(*, user: Any) -> list[str]:
+    """The kinds of workout this user has, for a filter."""
+    names = Workout.objects.filter(user=user).values_list("name", flat=True).distinct().order_by("name")
+    return list(names)
