@@ -37,9 +37,9 @@ def _sample(user: Any, metric: MetricType, at: dt.datetime, qty: float, **extra:
     )
 
 
-def _hourly(user: Any, first: dt.datetime, hours: int) -> list[Sample]:
+def _hourly(user: Any, first: dt.datetime, hours: int, names: tuple[str, ...]) -> list[Sample]:
     heart, steps, energy = (metric_type(name) for name in HOURLY)
-    rows = []
+    rows: list[Sample] = []
     for hour in range(hours):
         at = first + dt.timedelta(hours=hour)
         local_hour = at.astimezone(ZONE).hour
@@ -48,7 +48,7 @@ def _hourly(user: Any, first: dt.datetime, hours: int) -> list[Sample]:
         rows.append(_sample(user, heart, at, round(rate, 1), min=round(rate - 9, 1), max=round(rate + 14, 1)))
         rows.append(_sample(user, steps, at, (400 + (hour * 37) % 900) if awake else 0))
         rows.append(_sample(user, energy, at, round((25 + (hour * 13) % 40) if awake else 3.5, 2)))
-    return rows
+    return [row for row in rows if row.metric.name in names]
 
 
 def _daily(user: Any, days: list[dt.date]) -> list[Sample]:
@@ -208,13 +208,20 @@ def _ingestions(user: Any, now: dt.datetime) -> None:
             )
 
 
-def make_owner_data(user: Any, *, days: int = 90, hourly: bool = True, now: dt.datetime | None = None) -> dict:
+def make_owner_data(
+    user: Any,
+    *,
+    days: int = 90,
+    hourly: bool = True,
+    now: dt.datetime | None = None,
+    hourly_metrics: tuple[str, ...] = HOURLY,
+) -> dict:
     """``days`` days of data up to ``now`` (default: the last whole hour). Returns what it made."""
     now = now or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
     first = now - dt.timedelta(days=days)
     day_list = [(now - dt.timedelta(days=n)).astimezone(ZONE).date() for n in range(days - 1, -1, -1)]
     if hourly:
-        Sample.objects.bulk_create(_hourly(user, first, days * 24))
+        Sample.objects.bulk_create(_hourly(user, first, days * 24, hourly_metrics))
     Sample.objects.bulk_create(_daily(user, day_list))
     _sleep(user, day_list, staged_nights=14)
     workouts = _workouts(user, day_list)
