@@ -33,7 +33,7 @@ from accounts.password_links import password_link_user, password_set
 from accounts.services import api_key_revoke
 from audit.models import AuditEvent
 from audit.services import record_event
-from healthexport.lib.errors import InvalidPayload, NotFound
+from healthexport.lib.errors import ApiError, InvalidPayload, NotFound
 from ingest import queries as ingest_queries
 from metrics import queries
 from web import pages
@@ -69,8 +69,8 @@ ERROR_HINTS = {
 
 
 def owner_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Signed-in owners only (others go to /login), never cached (health data), and a 404 page
-    for ids that are not this owner's."""
+    """Signed-in owners only (others go to /login), never cached (health data), a 404 page for
+    ids that are not this owner's and a 400 page for a query the reads refuse (a bad cursor)."""
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -78,6 +78,8 @@ def owner_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
             return view(request, *args, **kwargs)
         except NotFound as error:
             raise Http404(error.message) from None
+        except ApiError as error:
+            return render(request, "web/problem.html", {"problem": error.message}, status=error.status_code)
 
     return login_required(never_cache(wrapped))
 
@@ -322,13 +324,13 @@ def sleep_page(request: HttpRequest) -> HttpResponse:
             session["to_text"] = pages.format_local(session["sleep_end"] or session["in_bed_end"])
     hypnogram = None
     if chosen:
-        try:
-            day = dt.date.fromisoformat(chosen)
-        except ValueError:
-            raise Http404("No such night.") from None
         zone = dt.timezone(dt.timedelta(minutes=offset))
-        noon = dt.datetime.combine(day, dt.time(12), tzinfo=zone)
-        segments = queries.sleep_segments(user=user, start=noon - dt.timedelta(days=1), end=noon)
+        try:
+            noon = dt.datetime.combine(dt.date.fromisoformat(chosen), dt.time(12), tzinfo=zone)
+            night_start = noon - dt.timedelta(days=1)
+        except (ValueError, OverflowError):
+            raise Http404("No such night.") from None
+        segments = queries.sleep_segments(user=user, start=night_start, end=noon)
         hypnogram = pages.hypnogram(segments) if segments else None
     rows = [
         {**night, "asleep_text": pages.format_hours(pages.asleep_hours(night))}

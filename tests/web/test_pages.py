@@ -129,3 +129,10 @@ def test_the_map_tile_setting_allows_its_host_for_images_only(settings, alice_br
     response = alice_browser.get(f"/workouts/{alice_data['workouts'][0].public_id}")
 
     assert chart_data(response, "route-data")["tiles"] == "https://tiles.example.org/{z}/{x}/{y}.png"
+
+
+def test_a_cursor_the_reads_refuse_is_a_400_page(alice_browser, alice_data):
+    response = alice_browser.get("/syncs?cursor=not-a-cursor")
+
+    assert response.status_code == 400
+    assert "This cannot be shown" in response.content.decode()
