@@ -28,6 +28,7 @@ from accounts import ratelimit
 from accounts.admin_site import DashboardPanel, PanelRow, PanelTable
 from accounts.keys import prefix_of
 from accounts.models import ApiKey, User
+from accounts.password_links import password_link_create
 from accounts.services import api_key_create, api_key_revoke
 
 CHANGE_KEY_FIELDS = (
@@ -423,6 +424,26 @@ class UserAdmin(DjangoUserAdmin):
     )
     readonly_fields = ("public_id",)
     change_form_template = "admin/accounts/user/change_form.html"
+    actions = ("create_password_link",)
+
+    @admin.action(description="Create a one-time set-password link", permissions=["change"])
+    def create_password_link(self, request: HttpRequest, queryset: QuerySet[User]) -> HttpResponse | None:
+        """For one owner: a link to set their password (no e-mail server needed), shown once."""
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one user to create a set-password link.", messages.WARNING)
+            return None
+        owner = queryset.get()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Set-password link",
+            "owner": owner,
+            "link": password_link_create(user=owner, created_by=request.user, request=request),
+            "expires_at": timezone.now() + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT),
+        }
+        response = TemplateResponse(request, "admin/accounts/user/password_link.html", context)
+        add_never_cache_headers(response)  # the link must not survive in any cache or the back button
+        return response
 
     def get_inlines(self, request: HttpRequest, obj: User | None) -> tuple:
         return (ApiKeyInline,) if obj is not None else ()

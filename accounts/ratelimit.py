@@ -19,6 +19,9 @@ How it is wired:
   need no change.
 - A view that learns the real body size calls ``ratelimit_record_received_bytes``.
 - Redis unreachable: fail open (served, no headers), one warning per minute.
+- Reads (GET, HEAD, OPTIONS) have a budget of their own, ``RATELIMIT_READ_REQUESTS_PER_HOUR`` per
+  key: the same limiter over logs of their own (``READS``), so paging through a year of samples
+  cannot use up the phone's uploads, nor uploads the reads.
 - Failed authentications per client address (``AUTH_FAILURES_PER_IP``) are counted here too, in
   fixed windows, with a per-process fallback while Redis is unreachable (``failed_auth_take``).
 """
@@ -61,6 +64,10 @@ REQUESTS = "requests"
 BYTES = "bytes"
 DECISION_ATTR = "ratelimit_decision"
 FAIL_OPEN_WARNING_SECONDS = 60
+# The budgets a key's requests are counted in: uploads and deletes, and reads.
+UPLOADS = "uploads"
+READS = "reads"
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
 CACHE_ERRORS = (RedisError, ConnectionInterrupted, OSError)
 
 
@@ -80,6 +87,16 @@ def effective_limits(api_key: ApiKey) -> Limits:
     )
 
 
+def read_limits(api_key: ApiKey) -> Limits:
+    """The reads budget: RATELIMIT_READ_REQUESTS_PER_HOUR requests, and the key's byte limit for any body."""
+    return Limits(requests=settings.RATELIMIT_READ_REQUESTS_PER_HOUR, bytes=effective_limits(api_key).bytes)
+
+
+def _window_id(api_key: ApiKey, budget: str) -> int | str:
+    """Where a budget's logs live: the key's id for uploads (as always), ``<id>:reads`` for reads."""
+    return api_key.pk if budget == UPLOADS else f"{api_key.pk}:{budget}"
+
+
 @dataclass(frozen=True)
 class Usage:
     """What a window holds after one check (this request included when admitted); times in whole seconds."""
@@ -95,7 +112,7 @@ class Usage:
 
 @dataclass(frozen=True)
 class Decision:
-    key_id: int
+    key_id: int | str  # the budget's window (``_window_id``)
     limits: Limits
     usage: Usage
     token: str
@@ -142,9 +159,9 @@ class Decision:
 
 
 class Window(Protocol):
-    def hit(self, key_id: int, *, limits: Limits, cost: int, token: str, now: float) -> Usage: ...
+    def hit(self, key_id: int | str, *, limits: Limits, cost: int, token: str, now: float) -> Usage: ...
 
-    def correct(self, key_id: int, *, token: str, old_cost: int, new_cost: int, at: float) -> None: ...
+    def correct(self, key_id: int | str, *, token: str, old_cost: int, new_cost: int, at: float) -> None: ...
 
     def increment(self, name: str, delta: int, *, timeout: int) -> int:
         """Add ``delta`` to a plain counter that lives ``timeout`` seconds from its first use; the new count."""
@@ -236,7 +253,7 @@ class RedisWindow:
         self.client = client
         self.backend = backend
 
-    def _keys(self, key_id: int) -> list[str]:
+    def _keys(self, key_id: int | str) -> list[str]:
         # The {hash tag} keeps a key's three entries in one Redis Cluster slot, as scripts require.
         return [self.backend.make_key(f"ratelimit:{{{key_id}}}:{part}") for part in ("requests", "bytes", "total")]
 
@@ -247,14 +264,14 @@ class RedisWindow:
         except NoScriptError:  # first call on this Redis (or after SCRIPT FLUSH): EVAL loads it
             return self.client.eval(script, len(keys), *keys, *args)
 
-    def hit(self, key_id: int, *, limits: Limits, cost: int, token: str, now: float) -> Usage:
+    def hit(self, key_id: int | str, *, limits: Limits, cost: int, token: str, now: float) -> Usage:
         result = self._run(
             HIT_SCRIPT, self._keys(key_id), [repr(now), WINDOW_SECONDS, limits.requests, limits.bytes, cost, token]
         )
         admitted, *numbers = (int(value) for value in result)
         return Usage(bool(admitted), *numbers)
 
-    def correct(self, key_id: int, *, token: str, old_cost: int, new_cost: int, at: float) -> None:
+    def correct(self, key_id: int | str, *, token: str, old_cost: int, new_cost: int, at: float) -> None:
         self._run(CORRECT_SCRIPT, self._keys(key_id)[1:], [token, old_cost, new_cost, repr(at), WINDOW_SECONDS])
 
     def increment(self, name: str, delta: int, *, timeout: int) -> int:
@@ -299,7 +316,7 @@ class DatabaseWindow:
                     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_lock_id(name)])
             yield
 
-    def hit(self, key_id: int, *, limits: Limits, cost: int, token: str, now: float) -> Usage:
+    def hit(self, key_id: int | str, *, limits: Limits, cost: int, token: str, now: float) -> Usage:
         key = f"ratelimit:{key_id}:log"
         cutoff = now - WINDOW_SECONDS
         with self._exclusive(key):
@@ -336,7 +353,7 @@ class DatabaseWindow:
             bytes_reset=_wait_until(entries[-1][0], now) if entries else 0,
         )
 
-    def correct(self, key_id: int, *, token: str, old_cost: int, new_cost: int, at: float) -> None:
+    def correct(self, key_id: int | str, *, token: str, old_cost: int, new_cost: int, at: float) -> None:
         key = f"ratelimit:{key_id}:log"
         with self._exclusive(key):
             stored = self.backend.get(key)
@@ -401,32 +418,34 @@ def _django_request(request: Any) -> HttpRequest:
     return getattr(request, "_request", request)  # a DRF Request wraps the Django one
 
 
-def ratelimit_check(*, request: HttpRequest, api_key: ApiKey, cost: int) -> Decision | None:
-    """Count one request of ``cost`` body bytes for ``api_key``, or refuse it.
+def ratelimit_check(*, request: HttpRequest, api_key: ApiKey, cost: int, budget: str = UPLOADS) -> Decision | None:
+    """Count one request of ``cost`` body bytes for ``api_key`` in ``budget``, or refuse it.
 
     Raises ``BodyTooLarge`` for a body over the key's whole hourly byte budget and ``RateLimited``
     when over a limit now. Returns the decision (also stored on the request for the headers), or
     None when the limiter is unreachable and the request is let through.
     """
-    limits = effective_limits(api_key)
+    limits = read_limits(api_key) if budget == READS else effective_limits(api_key)
     if cost > limits.bytes:
         raise _over_whole_budget(cost, limits)
     now = time.time()
     token = secrets.token_hex(8)
+    window_id = _window_id(api_key, budget)
     try:
-        usage = window().hit(api_key.pk, limits=limits, cost=cost, token=token, now=now)
+        usage = window().hit(window_id, limits=limits, cost=cost, token=token, now=now)
     except CACHE_ERRORS as exc:
         _warn_fail_open(exc)
         return None
-    decision = Decision(key_id=api_key.pk, limits=limits, usage=usage, token=token, cost=cost, at=now)
+    decision = Decision(key_id=window_id, limits=limits, usage=usage, token=token, cost=cost, at=now)
     setattr(request, DECISION_ATTR, decision)
     if usage.admitted:
         return decision
 
     limit = decision.refused_by
     record_ratelimit_rejection(limit)
-    _audit_exceeded_once(request=request, api_key=api_key, decision=decision)
-    quota = f"{limits.requests} requests" if limit == REQUESTS else f"{limits.bytes} body bytes"
+    _audit_exceeded_once(request=request, api_key=api_key, decision=decision, budget=budget)
+    reads = " read" if budget == READS else ""
+    quota = f"{limits.requests}{reads} requests" if limit == REQUESTS else f"{limits.bytes} body bytes"
     error = RateLimited(
         f"Rate limit exceeded for this API key: {quota} per hour. Retry after {decision.retry_after} seconds."
     )
@@ -443,9 +462,10 @@ def _over_whole_budget(size: int, limits: Limits) -> BodyTooLarge:
     )
 
 
-def _audit_exceeded_once(*, request: HttpRequest, api_key: ApiKey, decision: Decision) -> None:
-    """Audit ``ratelimit.exceeded`` at most once per key per window: a refused flood cannot flood the table."""
-    if not cache.add(f"ratelimit:{api_key.pk}:audited", True, timeout=WINDOW_SECONDS):
+def _audit_exceeded_once(*, request: HttpRequest, api_key: ApiKey, decision: Decision, budget: str) -> None:
+    """Audit ``ratelimit.exceeded`` at most once per key and budget per window: a refused flood
+    cannot flood the table."""
+    if not cache.add(f"ratelimit:{decision.key_id}:audited", True, timeout=WINDOW_SECONDS):
         return
     record_event(
         action="ratelimit.exceeded",
@@ -456,6 +476,7 @@ def _audit_exceeded_once(*, request: HttpRequest, api_key: ApiKey, decision: Dec
         outcome=AuditEvent.Outcome.DENIED,
         metadata={
             "limit": decision.refused_by,
+            "budget": budget,
             "requests_per_hour": decision.limits.requests,
             "bytes_per_hour": decision.limits.bytes,
             "retry_after": decision.retry_after,
@@ -495,7 +516,9 @@ class ApiKeyRateThrottle(BaseThrottle):
         api_key = request.auth
         if isinstance(api_key, ApiKey):
             http_request = _django_request(request)
-            ratelimit_check(request=http_request, api_key=api_key, cost=declared_body_bytes(http_request))
+            budget = READS if http_request.method in READ_METHODS else UPLOADS
+            cost = declared_body_bytes(http_request)
+            ratelimit_check(request=http_request, api_key=api_key, cost=cost, budget=budget)
         return True
 
 

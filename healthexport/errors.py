@@ -18,7 +18,9 @@ from healthexport.lib.errors import WWW_AUTHENTICATE, ApiError, ServiceUnavailab
 
 logger = logging.getLogger(__name__)
 
-JSON_PATH_PREFIXES = ("/v1/", "/health", "/ready", "/metrics")
+JSON_PATH_PREFIXES = ("/v1/", "/health", "/ready")
+# Prometheus' /metrics answers JSON errors; the owner's pages under /metrics/<name> are HTML.
+JSON_PATHS = ("/metrics", "/metrics/")
 
 # SQLSTATEs a retry can get past: the connection (class 08), a serialization failure or deadlock,
 # a server shutting down or starting, too many connections. Not "out of shared memory" (53200,
@@ -101,7 +103,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
 def wants_json(request: HttpRequest) -> bool:
     """Paths answered in the JSON error shape; the others (admin, pages) get Django's HTML pages."""
-    return request.path.startswith(JSON_PATH_PREFIXES)
+    return request.path.startswith(JSON_PATH_PREFIXES) or request.path in JSON_PATHS
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -42,6 +42,12 @@ OPERATION_ERROR_STATUSES = {
 }
 
 
+def destructive_last(endpoint: tuple) -> tuple:
+    """Operation order (``SORT_OPERATIONS``): by path, the DELETEs after everything else."""
+    path, _regex, method, _view = endpoint
+    return (method == "DELETE", path, method)
+
+
 def only_v1(endpoints: list) -> list:
     """Preprocessing hook: the API is /v1; health, readiness and Prometheus are for operators."""
     return [endpoint for endpoint in endpoints if endpoint[0].startswith("/v1/")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from csp import constants as csp
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
     "audit",
     "metrics",
     "ingest",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -199,6 +201,11 @@ else:
     }
 
 AUTH_USER_MODEL = "accounts.User"
+# The owner's pages (web/): anonymous visitors are sent to /login, and back after signing in.
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/"
+# A set-password link staff create for an owner (accounts.password_links) expires after a day.
+PASSWORD_RESET_TIMEOUT = 24 * 3600
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -251,6 +258,20 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Optional map tiles under workout routes, from a tile server the operator chooses, e.g.
+# https://tile.openstreetmap.org/{z}/{x}/{y}.png ({s} for a subdomain). Empty (the default): routes
+# are drawn on a plain background, and no request leaves the server.
+MAP_TILE_URL = env.str("MAP_TILE_URL", default="")
+if MAP_TILE_URL:
+    _tiles = urlsplit(MAP_TILE_URL)
+    if (
+        _tiles.scheme not in ("http", "https")
+        or not _tiles.netloc
+        or not all(part in MAP_TILE_URL for part in ("{z}", "{x}", "{y}"))
+    ):
+        _config_error("MAP_TILE_URL must be an http(s) URL with {z}, {x} and {y} in it.")
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["img-src"].append(f"{_tiles.scheme}://{_tiles.netloc.replace('{s}', '*')}")
+
 # --- API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
@@ -265,13 +286,25 @@ REST_FRAMEWORK = {
 }
 # OpenAPI 3 at /v1/schema, Redoc at /v1/docs (public: they describe the API, hold no data).
 SPECTACULAR_SETTINGS = {
-    "TITLE": "healthexport API",
-    "DESCRIPTION": "Receive Health Auto Export data; query, export and delete your own. "
+    "TITLE": "healthexport: your Apple Health data API",
+    "DESCRIPTION": "Send Health Auto Export data; read, export and delete your own. Authenticate with "
+    "your API key (`Authorization: Bearer hx_…`). "
     'Every error answer is {"error": {"code", "message", "details"}} (the Error component).',
+    # Redoc lists the groups in this order: the destructive endpoints come last.
+    "TAGS": [
+        {"name": "Sending data", "description": "What the Health Auto Export app posts."},
+        {"name": "Reading your data", "description": "Scope `read`: metrics, workouts, exports, stats."},
+        {"name": "Deleting your data", "description": "Scope `delete`: cannot be undone."},
+    ],
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/v1",
+    "SORT_OPERATIONS": "healthexport.openapi.destructive_last",
+    "ENUM_NAME_OVERRIDES": {
+        "IngestionStatusEnum": "ingest.models.Ingestion.Status",
+        "IngestAnswerStatusEnum": ["processed", "partial", "duplicate"],
+    },
     "PREPROCESSING_HOOKS": ["healthexport.openapi.only_v1"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "healthexport.openapi.add_errors"],
 }
@@ -282,6 +315,8 @@ INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=100 * 1024 * 10
 # by BodySizeLimitMiddleware; the ingest view streams its body itself under INGEST_MAX_BODY_BYTES.
 RATELIMIT_REQUESTS_PER_HOUR = env.int("RATELIMIT_REQUESTS_PER_HOUR", default=100)
 RATELIMIT_BYTES_PER_HOUR = env.int("RATELIMIT_BYTES_PER_HOUR", default=10 * 1024 * 1024)
+# Reads (GET) have their own per-key budget, so paging a year of raw samples leaves the uploads alone.
+RATELIMIT_READ_REQUESTS_PER_HOUR = env.int("RATELIMIT_READ_REQUESTS_PER_HOUR", default=1000)
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)
 # The key hash is part of the contract ($argon2id$v=19$m=19456,t=2,p=1$...): not configurable by environment.
 # Hashes with other parameters are upgraded on their next successful verification.

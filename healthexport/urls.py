@@ -26,6 +26,8 @@ urlpatterns = [
         SpectacularRedocView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
         name="docs",
     ),
+    # The owner's pages: /login, /, /metrics/<name>, /sleep, /workouts, /syncs, /keys, …
+    path("", include("web.urls")),
 ]
 
 handler400 = "healthexport.errors.bad_request"

@@ -16,7 +16,14 @@ from rest_framework.views import APIView
 from accounts.permissions import DeleteScope, ReadScope
 from healthexport.lib.errors import InvalidPayload
 from ingest import exports, queries, services
-from ingest.openapi import ConfirmedDeleteSchema
+from ingest.openapi import (
+    ConfirmedDeleteSchema,
+    DeletedSerializer,
+    IngestionDetailSerializer,
+    IngestionListSerializer,
+    StatsSerializer,
+)
+from metrics.openapi import DELETE_TAG, READ_TAG
 from metrics.views import TIME_PARAMS, ReadView, choice_param, time_window
 
 
@@ -24,7 +31,9 @@ class StatsView(APIView):
     permission_classes = [IsAuthenticated, ReadScope]
 
     @extend_schema(
-        summary="Totals per metric, last sync, ingestions and storage (cached 5 minutes)", responses=OpenApiTypes.OBJECT
+        summary="Totals per metric, last sync, ingestions and storage (cached 5 minutes)",
+        tags=[READ_TAG],
+        responses=StatsSerializer,
     )
     def get(self, request: Request) -> Response:
         return Response(queries.user_stats(user=request.user))
@@ -36,8 +45,9 @@ class IngestionListView(APIView):
     @extend_schema(
         operation_id="ingestions_list",
         summary="Your exports, newest first, 100 a page (follow `next`)",
+        tags=[READ_TAG],
         parameters=[OpenApiParameter("cursor", str, description="The `next` cursor of the previous page.")],
-        responses=OpenApiTypes.OBJECT,
+        responses=IngestionListSerializer,
     )
     def get(self, request: Request) -> Response:
         page = queries.ingestion_page(user=request.user, cursor=request.query_params.get("cursor"))
@@ -52,13 +62,17 @@ class IngestionDetailView(APIView):
         scope = DeleteScope if self.request.method == "DELETE" else ReadScope
         return [IsAuthenticated(), scope()]
 
-    @extend_schema(summary="One export: status, counts, errors, size, times", responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        summary="One export: status, counts, errors, size, times", tags=[READ_TAG], responses=IngestionDetailSerializer
+    )
     def get(self, request: Request, public_id) -> Response:
         ingestion = queries.ingestion_get(user=request.user, public_id=public_id)
         return Response(queries.ingestion_summary(ingestion, detail=True))
 
     @extend_schema(
-        summary="Delete one export and the rows it last stored (scope delete)", responses={200: OpenApiTypes.OBJECT}
+        summary="Delete one export and the rows it last stored (scope delete)",
+        tags=[DELETE_TAG],
+        responses={200: DeletedSerializer},
     )
     def delete(self, request: Request, public_id) -> Response:
         ingestion = queries.ingestion_get(user=request.user, public_id=public_id)
@@ -72,7 +86,8 @@ class DataView(APIView):
 
     @extend_schema(
         summary="Erase all your health data and raw exports (keys and audit events stay)",
-        responses={200: OpenApiTypes.OBJECT},
+        tags=[DELETE_TAG],
+        responses={200: DeletedSerializer},
     )
     def delete(self, request: Request) -> Response:
         confirm = request.data.get("confirm") if isinstance(request.data, dict) else None
@@ -88,6 +103,7 @@ class ExportView(ReadView):
     @extend_schema(
         summary="Everything you have, streamed, in the original offsets and units",
         description="`hae` is a Health Auto Export JSON body that POST /v1/ingest accepts as is.",
+        tags=[READ_TAG],
         parameters=[*TIME_PARAMS, OpenApiParameter("format", str, enum=list(exports.FORMATS))],
         # hae is one JSON document; ndjson and csv are streamed text.
         responses={

@@ -8,7 +8,9 @@ from typing import Any
 import psycopg
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, TextField, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import ApiKey
@@ -30,7 +32,7 @@ def ingestion_list(*, user: Any) -> QuerySet:
 INGESTIONS_PAGE_SIZE = 100
 
 
-def ingestion_page(*, user: Any, cursor: str | None = None, limit: int | None = None) -> Page:
+def ingestion_page(*, user: Any, cursor: str | None = None, limit: int | None = None, detail: bool = False) -> Page:
     """One page of exports, newest first: keyset pagination on (received_at, id), stable under inserts."""
     limit = limit or INGESTIONS_PAGE_SIZE
     queryset = ingestion_list(user=user)
@@ -42,9 +44,8 @@ def ingestion_page(*, user: Any, cursor: str | None = None, limit: int | None = 
     rows = list(queryset[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page(
-        [ingestion_summary(row) for row in rows], encode_cursor(rows[-1].received_at, rows[-1].id) if more else None
-    )
+    next_cursor = encode_cursor(rows[-1].received_at, rows[-1].id) if more else None
+    return Page([ingestion_summary(row, detail=detail) for row in rows], next_cursor)
 
 
 def ingestion_get(*, user: Any, public_id: Any) -> Ingestion:
@@ -171,3 +172,42 @@ def recent_problem_exports(*, days: int, limit: int) -> list[Ingestion]:
         .defer("body")
         .order_by("-received_at")[:limit]
     )
+
+
+NO_AUTOMATION = ""
+
+
+def automation_syncs(*, user: Any) -> list[dict[str, Any]]:
+    """Per automation of the app (its ``automation-id`` header, else its name): the last export it
+    sent, with that export's status and error count. Exports without the headers form one group.
+
+    One grouped query over the user's exports (their (user, received_at) index), then the few
+    last exports themselves.
+    """
+    automation = Coalesce(
+        KT("automation__automation-id"),
+        KT("automation__automation-name"),
+        Value(NO_AUTOMATION),
+        output_field=TextField(),
+    )
+    groups = (
+        Ingestion.objects.filter(user=user)
+        .annotate(key=automation)
+        .values("key")
+        .annotate(last=Max("received_at"), count=Count("id"))
+        .order_by()
+    )
+    groups = {row["key"]: row for row in groups}
+    if not groups:
+        return []
+    last_times = [group["last"] for group in groups.values()]
+    lasts = ingestion_list(user=user).annotate(key=automation).filter(received_at__in=last_times)
+    result = []
+    for ingestion in lasts:
+        group = groups.get(ingestion.key)
+        if group is None or group["last"] != ingestion.received_at:
+            continue
+        group["last"] = None  # two exports of one automation at the same instant: the first wins
+        summary = ingestion_summary(ingestion, detail=True)
+        result.append({**summary, "key": ingestion.key, "exports": group["count"]})
+    return sorted(result, key=lambda row: row["received_at"], reverse=True)

@@ -174,3 +174,49 @@ def unit_of(name: str) -> str | None:
 
 def is_cumulative(name: str) -> bool:
     return name in CUMULATIVE or name.startswith(CUMULATIVE_PREFIXES)
+
+
+# Decimals a bucket's sum, average, min and max are rounded to, by canonical unit (a float sum of
+# many samples drifts in its last digits: 2044.1400000000003). Metrics whose unit says too little
+# are listed by name; anything else keeps DEFAULT_DECIMALS.
+UNIT_DECIMALS: dict[str, int] = {
+    "count": 0,
+    "count/min": 1,
+    "kcal": 1,
+    "km": 3,
+    "m": 2,
+    "cm": 1,
+    "kg": 2,
+    "%": 1,
+    "ms": 1,
+    "s": 0,
+    "min": 1,
+    "hr": 2,
+    "degC": 2,
+    "mg/dL": 1,
+    "mL": 0,
+    "L": 2,
+    "g": 1,
+    "mg": 1,
+    "mcg": 1,
+    "W": 0,
+    "km/hr": 2,
+    "m/s": 2,
+    "dBASPL": 1,
+    "IU": 2,
+    "ml/(kg·min)": 1,
+}
+METRIC_DECIMALS: dict[str, int] = {"uv_exposure": 1}
+DEFAULT_DECIMALS = 3
+
+
+def decimals_of(name: str, unit: str) -> int:
+    """How many decimals a value of this metric in this (canonical or sent) unit is worth.
+
+    Cumulative counts (steps, flights) are whole; a discrete one (breathing disturbances) keeps one.
+    """
+    if name in METRIC_DECIMALS:
+        return METRIC_DECIMALS[name]
+    if unit == "count" and not is_cumulative(name):
+        return 1
+    return UNIT_DECIMALS.get(unit, DEFAULT_DECIMALS)

@@ -4,16 +4,18 @@ an id alone never reaches a row of someone else."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import zoneinfo
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from django.db.models import Count, Max, Min, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncWeek
+from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncMonth, TruncWeek
 
 from healthexport.lib.cursors import Page, decode_cursor, encode_cursor
 from healthexport.lib.errors import InvalidPayload, NotFound
+from metrics.catalog import decimals_of
 from metrics.models import (
     ROLLUP_EPOCH,
     BloodPressure,
@@ -40,7 +42,7 @@ SLEEP_KINDS = ("nights", "stages")
 SLEEP_DURATIONS = ("total_sleep", "asleep", "core", "deep", "rem", "awake", "in_bed")
 # Each time of a night: the earliest of its sessions' starts, the latest of their ends.
 SLEEP_TIMES = {"sleep_start": min, "sleep_end": max, "in_bed_start": min, "in_bed_end": max}
-TRUNCS = {"hour": TruncHour, "day": TruncDay, "week": TruncWeek}
+TRUNCS = {"hour": TruncHour, "day": TruncDay, "week": TruncWeek, "month": TruncMonth}
 RESOLUTIONS = ("raw", *TRUNCS)
 # A bucket's count, sum, min and max, from samples (min/max of the Min/Max the app sent, as for
 # heart rate, else of the values) or from their rollups (which hold the same per quarter hour).
@@ -52,6 +54,8 @@ SAMPLE_AGGREGATES = {
 }
 ROLLUP_AGGREGATES = {"count": Sum("count"), "total": Sum("total"), "low": Min("low"), "high": Max("high")}
 PAGE_SIZE = 500
+# ?limit= of a raw page: a year of minute heart rate is ~105 pages of 5000.
+MAX_PAGE_SIZE = 5000
 
 
 # --- Time helpers ---------------------------------------------------------------------------
@@ -66,6 +70,13 @@ def local_time(instant: dt.datetime | None, offset_minutes: int) -> str | None:
     if local.microsecond:
         text += f".{local.microsecond:06d}"
     return f"{text} {local.strftime('%z')}"
+
+
+def local_iso(instant: dt.datetime | None, offset_minutes: int) -> str | None:
+    """ISO-8601 with the offset the phone sent, ``2024-09-03T06:15:00-07:00``: what the API shows."""
+    if instant is None:
+        return None
+    return instant.astimezone(dt.timezone(dt.timedelta(minutes=offset_minutes))).isoformat()
 
 
 def parse_time_param(value: str | None, name: str) -> dt.datetime | None:
@@ -270,7 +281,7 @@ def _sample_item(row: Sample, metric: MetricType, conversions: Conversions) -> d
     return {
         "start": row.start,
         "end": row.end,
-        "local_time": local_time(row.start, row.utc_offset),
+        "local_time": local_iso(row.start, row.utc_offset),
         "qty": convert(row.qty),
         "min": None if row.min is None else convert(row.min),
         "max": None if row.max is None else convert(row.max),
@@ -283,7 +294,7 @@ def _sample_item(row: Sample, metric: MetricType, conversions: Conversions) -> d
 def _bp_item(row: BloodPressure) -> dict[str, Any]:
     return {
         "start": row.start,
-        "local_time": local_time(row.start, row.utc_offset),
+        "local_time": local_iso(row.start, row.utc_offset),
         "systolic": row.systolic,
         "diastolic": row.diastolic,
         "unit": row.unit,
@@ -296,7 +307,7 @@ def _sleep_stage_item(row: SleepStage, metric: MetricType, conversions: Conversi
     return {
         "start": row.start,
         "end": row.end,
-        "local_time": local_time(row.start, row.utc_offset),
+        "local_time": local_iso(row.start, row.utc_offset),
         "stage": row.stage,
         "qty": convert(row.qty),
         "unit": unit,
@@ -347,7 +358,7 @@ def sleep_night_item(sessions: list[SleepNight]) -> dict[str, Any]:
         item[field] = sum(values) if values else None
     for field, pick in SLEEP_TIMES.items():
         times = [(getattr(s, field), s.utc_offset) for s in sessions if getattr(s, field) is not None]
-        item[field] = local_time(*pick(times)) if times else None
+        item[field] = local_iso(*pick(times)) if times else None
     item["sessions"] = [sleep_session_item(s) for s in sessions]
     return item
 
@@ -355,7 +366,7 @@ def sleep_night_item(sessions: list[SleepNight]) -> dict[str, Any]:
 def sleep_session_item(row: SleepNight) -> dict[str, Any]:
     item: dict[str, Any] = {field: getattr(row, field) for field in SLEEP_DURATIONS}
     for field in SLEEP_TIMES:
-        item[field] = local_time(getattr(row, field), row.utc_offset)
+        item[field] = local_iso(getattr(row, field), row.utc_offset)
     return item
 
 
@@ -415,7 +426,21 @@ def metric_buckets(
             rows = part.annotate(bucket=trunc(time_field, tzinfo=zone)).values("bucket").annotate(**aggregates)
             for row in rows.order_by():
                 _merge_bucket(merged, row, zone, low_field="low", high_field="high")
-    return [_bucket_out(b, metric, convert, shown_unit) for _, b in sorted(merged.items())]
+    rounded = bucket_rounder(metric, shown_unit, convert)
+    return [_bucket_out(b, metric, lambda v: rounded(convert(v)), shown_unit) for _, b in sorted(merged.items())]
+
+
+def bucket_rounder(metric: MetricType, shown_unit: str, convert: Callable[[float], float]) -> Callable[[float], float]:
+    """Rounds a bucket's value to the metric's precision (``metrics.catalog.decimals_of``).
+
+    A value converted into another unit says as much as in the canonical one: one decimal more per
+    factor of ten the new unit is larger (ms → s: three more), one fewer per factor smaller (km → m).
+    """
+    decimals = decimals_of(metric.name, metric.unit or shown_unit)
+    scale = abs(convert(1.0) - convert(0.0))
+    if scale > 0:
+        decimals = max(0, decimals - math.floor(math.log10(scale) + 1e-9))
+    return (lambda value: round(value)) if decimals == 0 else (lambda value: round(value, decimals))
 
 
 def _bucket_key(bucket: dt.datetime, zone: dt.tzinfo) -> str:
@@ -479,8 +504,8 @@ def workout_summary(workout: Workout) -> dict[str, Any]:
         "name": workout.name,
         "start": workout.start,
         "end": workout.end,
-        "local_start": local_time(workout.start, workout.utc_offset),
-        "local_end": local_time(workout.end, workout.utc_offset),
+        "local_start": local_iso(workout.start, workout.utc_offset),
+        "local_end": local_iso(workout.end, workout.utc_offset),
         "duration_s": workout.duration_s,
         "active_energy_kcal": workout.active_energy_kcal,
         "distance_km": workout.distance_km,
@@ -561,3 +586,63 @@ def metric_totals(*, user: Any) -> dict[str, dict[str, Any]]:
         "records": HealthRecord.objects.filter(user=user).count(),
     }
     return {"metrics": totals, **totals_extra}
+
+
+# --- Owner web pages ---------------------------------------------------------------------------
+
+
+def metric_summaries(*, user: Any) -> list[dict[str, Any]]:
+    """The metric types this user has samples of, from the rollups: count, first and last quarter
+    hour. What the owner's overview lists; unlike ``metric_list`` it reads no sample, so it stays
+    fast on years of minute data (samples before ``ROLLUP_EPOCH`` are not counted)."""
+    types = {t.id: t for t in _types_of(user)}
+    rows = (
+        SampleRollup.objects.filter(user=user)
+        .values("metric_id")
+        .annotate(count=Sum("count"), first=Min("bucket_start"), last=Max("bucket_start"))
+        .order_by()
+    )
+    result = [
+        {"name": types[row["metric_id"]].name, "unit": types[row["metric_id"]].unit, **row}
+        for row in rows
+        if row["metric_id"] in types
+    ]
+    return sorted(result, key=lambda r: r["name"])
+
+
+def metric_type_of(*, user: Any, name: str) -> MetricType | None:
+    """``metric_type_get`` for pages that show "no data yet" instead of a 404."""
+    try:
+        return metric_type_get(user=user, name=name)
+    except NotFound:
+        return None
+
+
+def latest_offset(*, user: Any, metric: MetricType | None = None) -> int:
+    """The UTC offset (minutes) the phone sent with this user's latest data: the owner's "now".
+
+    Reads one rollup row (of the metric when given, through its primary key's index), 0 without data.
+    """
+    rollups = SampleRollup.objects.filter(user=user)
+    if metric is not None:
+        rollups = rollups.filter(metric=metric)
+    offset = rollups.order_by("-bucket_start").values_list("utc_offset", flat=True).first()
+    if offset is None:
+        offset = SleepStage.objects.filter(user=user).order_by("-start").values_list("utc_offset", flat=True).first()
+    return offset or 0
+
+
+def sleep_nights(*, user: Any, start: dt.datetime | None, end: dt.datetime | None, limit: int = 400) -> list[dict]:
+    """Nights of ``[start, end)`` by date, one per night and source (as GET /v1/metrics/sleep_analysis)."""
+    return _sleep_night_page(user=user, start=start, end=end, cursor=None, limit=limit).items
+
+
+def sleep_segments(*, user: Any, start: dt.datetime, end: dt.datetime) -> list[SleepStage]:
+    """Stage segments starting in ``[start, end)``, ordered by start."""
+    return list(_in_range(SleepStage.objects.filter(user=user), "start", start, end).order_by("start", "id"))
+
+
+def workout_names(*, user: Any) -> list[str]:
+    """The kinds of workout this user has, for a filter."""
+    names = Workout.objects.filter(user=user).values_list("name", flat=True).distinct().order_by("name")
+    return list(names)

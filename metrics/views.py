@@ -15,6 +15,13 @@ from rest_framework.views import APIView
 from accounts.permissions import ReadScope
 from healthexport.lib.errors import InvalidPayload
 from metrics import queries
+from metrics.openapi import (
+    READ_TAG,
+    MetricDataSerializer,
+    MetricListSerializer,
+    WorkoutDetailSerializer,
+    WorkoutListSerializer,
+)
 
 TIME_PARAMS = [
     OpenApiParameter("start", OpenApiTypes.DATETIME, description="Inclusive, ISO-8601."),
@@ -38,6 +45,19 @@ def choice_param(request: Request, name: str, choices: tuple[str, ...], default:
     return value
 
 
+def limit_param(request: Request) -> int | None:
+    """``?limit=``: items per raw page, 1 to ``MAX_PAGE_SIZE`` (default ``PAGE_SIZE``)."""
+    value = request.query_params.get("limit")
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= queries.MAX_PAGE_SIZE:
+        raise InvalidPayload(
+            f"limit must be a whole number from 1 to {queries.MAX_PAGE_SIZE}.",
+            details=[{"field": "limit", "reason": "out_of_range"}],
+        )
+    return int(value)
+
+
 class FirstRenderer(DefaultContentNegotiation):
     """``?format=`` is ours (gpx, csv, …), not DRF's renderer override: always answer JSON errors."""
 
@@ -52,7 +72,10 @@ class ReadView(APIView):
 
 class MetricListView(ReadView):
     @extend_schema(
-        operation_id="metrics_list", summary="The metric types you have data of", responses=OpenApiTypes.OBJECT
+        operation_id="metrics_list",
+        summary="The metric types you have data of",
+        tags=[READ_TAG],
+        responses=MetricListSerializer,
     )
     def get(self, request: Request) -> Response:
         return Response({"metrics": queries.metric_list(user=request.user)})
@@ -61,12 +84,20 @@ class MetricListView(ReadView):
 class MetricDetailView(ReadView):
     @extend_schema(
         summary="Raw samples (cursor-paginated) or buckets of one metric",
+        description="Buckets (`resolution=hour|day|week|month`) hold the sum of a cumulative metric, else "
+        "min/avg/max, rounded to the metric's precision. Local times are ISO-8601 with the offset the phone sent.",
+        tags=[READ_TAG],
         parameters=[
             *TIME_PARAMS,
             OpenApiParameter("resolution", str, enum=list(queries.RESOLUTIONS), description="Default raw."),
             OpenApiParameter("unit", str, description="Convert values to this unit (same dimension)."),
             OpenApiParameter("tz", str, description="IANA zone for buckets; default: the offset the app sent."),
             OpenApiParameter("cursor", str, description="The `next` cursor of the previous page."),
+            OpenApiParameter(
+                "limit",
+                int,
+                description=f"Raw items per page, 1 to {queries.MAX_PAGE_SIZE} (default {queries.PAGE_SIZE}).",
+            ),
             OpenApiParameter(
                 "kind",
                 str,
@@ -75,7 +106,7 @@ class MetricDetailView(ReadView):
                 "and listed) or `stages` (stage segments: start, end, stage, source; cursor-paginated).",
             ),
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses=MetricDataSerializer,
     )
     def get(self, request: Request, name: str) -> Response:
         metric = queries.metric_type_get(user=request.user, name=name)
@@ -87,6 +118,7 @@ class MetricDetailView(ReadView):
                 f"kind applies to {queries.SLEEP} only.", details=[{"field": "kind", "reason": "not_applicable"}]
             )
         unit = request.query_params.get("unit")
+        limit = limit_param(request)
         if resolution != "raw":
             buckets = queries.metric_buckets(
                 user=request.user,
@@ -105,6 +137,7 @@ class MetricDetailView(ReadView):
             end=end,
             unit=unit,
             cursor=request.query_params.get("cursor"),
+            limit=limit,
             kind=kind,
         )
         next_link = None
@@ -122,8 +155,9 @@ class WorkoutListView(ReadView):
     @extend_schema(
         operation_id="workouts_list",
         summary="Your workouts",
+        tags=[READ_TAG],
         parameters=[*TIME_PARAMS, OpenApiParameter("type", str, description="Workout name, e.g. Outdoor Run.")],
-        responses=OpenApiTypes.OBJECT,
+        responses=WorkoutListSerializer,
     )
     def get(self, request: Request) -> Response:
         start, end = time_window(request)
@@ -134,8 +168,9 @@ class WorkoutListView(ReadView):
 class WorkoutDetailView(ReadView):
     @extend_schema(
         summary="One workout: route as a GeoJSON Feature and series, or a GPX 1.1 track",
+        tags=[READ_TAG],
         parameters=[OpenApiParameter("format", str, enum=["json", "gpx"])],
-        responses={(200, "application/json"): OpenApiTypes.OBJECT, (200, "application/gpx+xml"): OpenApiTypes.STR},
+        responses={(200, "application/json"): WorkoutDetailSerializer, (200, "application/gpx+xml"): OpenApiTypes.STR},
     )
     def get(self, request: Request, public_id) -> HttpResponse:
         workout = queries.workout_get(user=request.user, public_id=public_id)

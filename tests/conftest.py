@@ -132,6 +132,7 @@ UNLIMITED = 10**9
 def unlimited_alice_key(alice_key, settings) -> tuple[ApiKey, str]:
     """Alice's key with no rate limit worth the name: for tests that send hundreds of requests."""
     settings.RATELIMIT_REQUESTS_PER_HOUR = settings.RATELIMIT_BYTES_PER_HOUR = UNLIMITED
+    settings.RATELIMIT_READ_REQUESTS_PER_HOUR = UNLIMITED
     ApiKey.objects.filter(pk=alice_key[0].pk).update(
         ratelimit_requests_per_hour=UNLIMITED, ratelimit_bytes_per_hour=UNLIMITED
     )

@@ -191,7 +191,13 @@ def test_exceeding_is_audited_once_per_key_per_window_and_counted_every_time(ali
     event = exceeded_events().get()
     assert event.actor_api_key_id == api_key.pk and event.actor_user_id == api_key.owner.pk
     assert event.outcome == AuditEvent.Outcome.DENIED
-    assert event.metadata == {"limit": "requests", "requests_per_hour": 3, "bytes_per_hour": 1000, "retry_after": 3600}
+    assert event.metadata == {
+        "limit": "requests",
+        "budget": "uploads",
+        "requests_per_hour": 3,
+        "bytes_per_hour": 1000,
+        "retry_after": 3600,
+    }
 
 
 @pytest.mark.embedded

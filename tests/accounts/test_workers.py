@@ -178,7 +178,8 @@ def deployment(request, tmp_path) -> Deployment:
 
 
 def test_a_limit_of_10_lets_exactly_10_of_30_concurrent_requests_through_2_workers(deployment):
-    with deployment.gunicorn(RATELIMIT_REQUESTS_PER_HOUR="10") as server:
+    # READ is a GET: counted in the reads' budget.
+    with deployment.gunicorn(RATELIMIT_READ_REQUESTS_PER_HOUR="10") as server:
         # The kernel decides which worker accepts: retry with a fresh key until both took part.
         for attempt in range(5):
             plaintext = deployment.create_key(f"alice{attempt}")
@@ -219,7 +220,7 @@ def test_with_redis_unreachable_each_worker_still_throttles_bad_keys(tmp_path):
 
 def test_a_key_revoked_by_the_command_fails_on_its_next_request_in_every_worker(deployment):
     plaintext = deployment.create_key("alice")
-    with deployment.gunicorn(RATELIMIT_REQUESTS_PER_HOUR="10000") as server:
+    with deployment.gunicorn(RATELIMIT_READ_REQUESTS_PER_HOUR="10000") as server:
         # Until both workers have it cached, and used it warm.
         for _ in range(200):
             assert server.concurrently(READ, [plaintext] * 4) == {200: 4}

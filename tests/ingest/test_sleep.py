@@ -189,12 +189,12 @@ def test_every_session_of_a_night_is_kept_once_and_the_night_adds_them_up(alice,
     assert night["core"] == pytest.approx(3.3) and night["in_bed"] == pytest.approx(5.13)
     assert night["rem"] == pytest.approx(0.9) and night["total_sleep"] is None
     # Local times in the offset of the night's date: the first start, the last end.
-    assert (night["sleep_start"], night["sleep_end"]) == ("2026-06-12 00:00:00 +0200", "2026-06-12 14:40:00 +0200")
-    assert (night["in_bed_start"], night["in_bed_end"]) == ("2026-06-12 00:00:00 +0200", "2026-06-12 14:45:00 +0200")
+    assert (night["sleep_start"], night["sleep_end"]) == ("2026-06-12T00:00:00+02:00", "2026-06-12T14:40:00+02:00")
+    assert (night["in_bed_start"], night["in_bed_end"]) == ("2026-06-12T00:00:00+02:00", "2026-06-12T14:45:00+02:00")
     assert [s["sleep_start"] for s in night["sessions"]] == [
-        "2026-06-12 00:00:00 +0200",
-        "2026-06-12 02:20:00 +0200",
-        "2026-06-12 14:00:00 +0200",
+        "2026-06-12T00:00:00+02:00",
+        "2026-06-12T02:20:00+02:00",
+        "2026-06-12T14:00:00+02:00",
     ]
     assert [s["core"] for s in night["sessions"]] == [1.5, 1.2, 0.6]
 
@@ -295,9 +295,9 @@ def test_stage_segments_of_one_instant_are_each_kept_once(alice, alice_client, m
     monkeypatch.setattr("metrics.queries.PAGE_SIZE", 1)
     stages = read_all(alice_client, "/v1/metrics/sleep_analysis?kind=stages")
     assert sorted((s["local_time"], s["stage"], s["qty"], s["source"]) for s in stages) == [
-        ("2026-05-10 23:00:00 -0500", "Core", 0.6667, "Apple Watch"),
-        ("2026-05-10 23:00:00 -0500", "In Bed", 8, "Apple Watch"),
-        ("2026-05-10 23:40:00 -0500", "Deep", 0.5, "Apple Watch"),
+        ("2026-05-10T23:00:00-05:00", "Core", 0.6667, "Apple Watch"),
+        ("2026-05-10T23:00:00-05:00", "In Bed", 8, "Apple Watch"),
+        ("2026-05-10T23:40:00-05:00", "Deep", 0.5, "Apple Watch"),
     ]
     assert [s["start"] for s in stages] == sorted(s["start"] for s in stages)
     assert {s["end"] for s in stages} == {"2026-05-11T04:40:00Z", "2026-05-11T12:00:00Z", "2026-05-11T05:10:00Z"}
