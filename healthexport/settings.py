@@ -62,7 +62,6 @@ INSTALLED_APPS = [
     "audit",
     "metrics",
     "ingest",
-    "web",
 ]
 
 MIDDLEWARE = [
@@ -201,7 +200,7 @@ else:
     }
 
 AUTH_USER_MODEL = "accounts.User"
-# The owner's pages (web/): anonymous visitors are sent to /login, and back after signing in.
+# The owner's pages (ingest/web/): anonymous visitors are sent to /login, and back after signing in.
 LOGIN_URL = "/login"
 LOGIN_REDIRECT_URL = "/"
 # A set-password link staff create for an owner (accounts.password_links) expires after a day.

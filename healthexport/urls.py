@@ -27,7 +27,7 @@ urlpatterns = [
         name="docs",
     ),
     # The owner's pages: /login, /, /metrics/<name>, /sleep, /workouts, /syncs, /keys, …
-    path("", include("web.urls")),
+    path("", include("ingest.web.urls")),
 ]
 
 handler400 = "healthexport.errors.bad_request"

@@ -34,7 +34,7 @@ def project(tmp_path: Path) -> Path:
     """The project with its own healthexport/ (whose settings find .env beside it) and a .env."""
     shutil.copytree(ROOT / "healthexport", tmp_path / "healthexport", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "manage.py", tmp_path)  # not a link: Python would import from where it points
-    for name in ("accounts", "audit", "ingest", "metrics", "web", "templates"):
+    for name in ("accounts", "audit", "ingest", "metrics", "templates"):
         (tmp_path / name).symlink_to(ROOT / name)
     (tmp_path / ".env").write_text(DOTENV)
     return tmp_path

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("healthexport", "accounts", "audit", "ingest", "metrics", "web")
+PACKAGES = ("healthexport", "accounts", "audit", "ingest", "metrics")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

@@ -1,6 +1,6 @@
 """The data owner's pages. Each view reads through ``metrics.queries``, ``ingest.queries`` and
 ``accounts.queries`` (which filter by the signed-in owner first: another owner's id is a 404),
-shapes what it read with ``web.pages`` and renders a template of ``templates/web/``.
+shapes what it read with ``ingest.web.pages`` and renders a template of ``templates/web/``.
 
 Charts get bucketed data embedded in the page (``json_script``), never raw minutes: a page is
 one request, and a year of data is a few hundred numbers.
@@ -35,8 +35,8 @@ from audit.models import AuditEvent
 from audit.services import record_event
 from healthexport.lib.errors import ApiError, InvalidPayload, NotFound
 from ingest import queries as ingest_queries
+from ingest.web import pages
 from metrics import queries
-from web import pages
 
 OVERVIEW_METRICS = (
     ("step_count", "Steps"),

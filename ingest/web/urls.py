@@ -1,6 +1,6 @@
 from django.urls import path
 
-from web import views
+from ingest.web import views
 
 urlpatterns = [
     path("login", views.OwnerLoginView.as_view(), name="login"),
