@@ -68,7 +68,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         except KeyRejected as rejection:
             self._record_failure(http_request, rejection)
             raise exceptions.AuthenticationFailed(rejection.message) from None
-        api_key_mark_used(api_key=entry.api_key, ip=client_ip(http_request))
+        api_key_mark_used(api_key=entry.api_key, ip=lambda: client_ip(http_request))
         api_key = entry.request_copy()
         bind_log_context(user_id=api_key.owner.public_id, key_prefix=api_key.prefix)
         return api_key.owner, api_key

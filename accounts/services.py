@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
@@ -108,16 +108,20 @@ def api_key_revoke(*, api_key: ApiKey, revoked_by: User | None, request: HttpReq
     return bool(revoked)
 
 
-def api_key_mark_used(*, api_key: ApiKey, ip: str | None) -> None:
-    """Record use at most once a minute per key: skip when the loaded row is recent, else a conditional UPDATE."""
+def api_key_mark_used(*, api_key: ApiKey, ip: Callable[[], str | None]) -> None:
+    """Record use at most once a minute per key: skip when the loaded row is recent, else a conditional UPDATE.
+
+    ``ip`` is asked only when the row is written: a warm request pays for no address parsing.
+    """
     now = timezone.now()
     threshold = now - LAST_USED_RESOLUTION
     if api_key.last_used_at is not None and api_key.last_used_at >= threshold:
         return
+    address = ip()
     ApiKey.objects.filter(pk=api_key.pk).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=threshold)).update(
-        last_used_at=now, last_used_ip=ip
+        last_used_at=now, last_used_ip=address
     )
-    api_key.last_used_at, api_key.last_used_ip = now, ip
+    api_key.last_used_at, api_key.last_used_ip = now, address
 
 
 def api_key_upgrade_hash(*, api_key: ApiKey, plaintext: str) -> None:
