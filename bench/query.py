@@ -113,6 +113,7 @@ def main() -> None:
     print(f"{total:,} samples; a year of day buckets, tz=Europe/Berlin: {ms:.1f} ms ({len(result)} buckets)")
     ms, result = timed(buckets)
     print(f"a year of day buckets, each sample's own offset (2 offsets): {ms:.1f} ms ({len(result)} buckets)")
+    steps_day_buckets(user, year)
     middle = dt.datetime(2024, 7, 1, tzinfo=dt.UTC)
     ms, page = timed(lambda: queries.metric_raw_page(user=user, metric=metric, start=middle, limit=500))
     print(f"a raw page of 500 from mid-year: {ms:.1f} ms")
@@ -124,6 +125,38 @@ def main() -> None:
         size += len(chunk)
     seconds = time.perf_counter() - started
     print(f"export ndjson: {rows:,} rows in {seconds:.1f} s = {rows / seconds:,.0f} rows/s ({size / 1e6:.0f} MB)")
+
+
+def steps_day_buckets(user, year: tuple[dt.datetime, dt.datetime]) -> None:
+    """A year of minute steps sent by a watch and an iPhone: day buckets pick one source per quarter hour."""
+    from django.db import connection
+
+    from metrics import queries
+    from metrics.models import MetricType, SampleRollup
+
+    steps, _ = MetricType.objects.get_or_create(
+        name="step_count", owner=None, defaults={"unit": "count", "aggregation": "sum"}
+    )
+    minutes = DAYS * 24 * 60
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO metrics_sample (user_id, metric_id, start, source, qty, unit, utc_offset, context, ingestion_id)
+            SELECT %s, %s, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute', source, 20 + (g %% 7),
+                   'count', 60, '', 0
+            FROM generate_series(0, %s - 1) AS g, (VALUES ('Apple Watch'), ('iPhone')) AS sources (source)
+            ON CONFLICT DO NOTHING
+            """,
+            [user.pk, steps.pk, minutes],
+        )
+        cursor.execute("ANALYZE metrics_sample")
+    SampleRollup.objects.refresh(user_id=user.pk, metric_ids=[steps.pk], start=year[0], end=year[1])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE metrics_samplerollup")
+    ms, result = timed(
+        lambda: queries.metric_buckets(user=user, metric=steps, resolution="day", start=year[0], end=year[1])
+    )
+    print(f"a year of day buckets of minute steps, a watch and an iPhone: {ms:.1f} ms ({len(result)} buckets)")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,12 @@ def _rank(source: str, order: list[str]) -> tuple[int, str]:
     return len(order), source
 
 
+def ranked_sources(sources: Iterable[str], *, user: Any) -> list[str]:
+    """These source names, best first, in the owner's order (the ranking day totals use)."""
+    order = [fragment.casefold() for fragment in source_priority(user=user)]
+    return sorted(sources, key=lambda source: _rank(source, order))
+
+
 def merged_total(samples: Iterable[tuple]) -> float:
     """The total of ``(rank, start, end, qty)`` samples, each counting for the part of its
     interval that no better-ranked (or earlier, same-ranked) sample covers."""

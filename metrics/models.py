@@ -196,14 +196,24 @@ class SampleRollupQuerySet(models.QuerySet):
             )
 
         rollups = quote(SampleRollup._meta.db_table)
-        rollup_columns = ("user_id", "metric_id", "bucket_start", "utc_offset", "count", "total", "low", "high")
+        rollup_columns = (
+            "user_id",
+            "metric_id",
+            "bucket_start",
+            "utc_offset",
+            "source",
+            "count",
+            "total",
+            "low",
+            "high",
+        )
         start_column = quote("start")
         delete = f"DELETE FROM {rollups} WHERE {where('bucket_start')}"  # noqa: S608
         insert = (
             f"INSERT INTO {rollups} ({', '.join(quote(c) for c in rollup_columns)}) "  # noqa: S608
-            f"SELECT user_id, metric_id, {_bucket_sql(start_column)}, utc_offset, COUNT(*), SUM(qty), "
+            f"SELECT user_id, metric_id, {_bucket_sql(start_column)}, utc_offset, source, COUNT(*), SUM(qty), "
             f"MIN(COALESCE({quote('min')}, qty)), MAX(COALESCE({quote('max')}, qty)) "
-            f"FROM {quote(Sample._meta.db_table)} WHERE {where(start_column)} GROUP BY 1, 2, 3, 4"
+            f"FROM {quote(Sample._meta.db_table)} WHERE {where(start_column)} GROUP BY 1, 2, 3, 4, 5"
         )
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
@@ -226,8 +236,19 @@ def _bucket_sql(column: str) -> str:
     return f"datetime(CAST(strftime('%%s', {column}) AS INTEGER) / 900 * 900, 'unixepoch')"
 
 
+class QuarterHour(models.Func):
+    """A stored instant floored to its 15-minute UTC rollup bucket (``rollup_floor`` in SQL)."""
+
+    output_field = models.DateTimeField()
+
+    def as_sql(self, compiler, connection, **extra_context):  # type: ignore[override]
+        column, params = compiler.compile(self.source_expressions[0])
+        return _bucket_sql(column), params
+
+
 class SampleRollup(models.Model):
-    """Samples of one user, metric and sent offset summed per 15 minutes of UTC: what buckets read.
+    """Samples of one user, metric, sent offset and source summed per 15 minutes of UTC: what
+    buckets read (the source lets a cumulative metric count one device per quarter hour).
 
     Every UTC offset in use since 1980 (+05:30, +05:45 included) is a multiple of 15 minutes, so
     each local hour, day and week boundary falls on a ``bucket_start``: grouping these rows gives
@@ -237,7 +258,7 @@ class SampleRollup(models.Model):
     """
 
     # bucket_start before utc_offset: both bucket modes scan a time range of one metric.
-    pk = models.CompositePrimaryKey("user", "metric", "bucket_start", "utc_offset")
+    pk = models.CompositePrimaryKey("user", "metric", "bucket_start", "utc_offset", "source")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
     )
@@ -246,6 +267,8 @@ class SampleRollup(models.Model):
     )
     bucket_start = models.DateTimeField()
     utc_offset = models.SmallIntegerField(help_text="Minutes east of UTC, as the phone sent it.")
+    # Rows written without one (as the migrations before 0018 did) belong to no source, like samples.
+    source = models.CharField(max_length=255, db_default="")
     count = models.IntegerField()
     total = models.FloatField(help_text="Sum of qty.")
     low = models.FloatField()

@@ -10,17 +10,20 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.db.models import Case, Count, Exists, F, IntegerField, Max, Min, OuterRef, Q, QuerySet, Sum, Value, When
+from django.db.models.expressions import Expression
 from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncMonth, TruncWeek
 
 from healthexport.lib.cursors import Page, decode_cursor, encode_cursor
 from healthexport.lib.errors import InvalidPayload, NotFound
 from metrics.catalog import decimals_of
+from metrics.day_totals import ranked_sources
 from metrics.models import (
     ROLLUP_EPOCH,
     BloodPressure,
     HealthRecord,
     MetricType,
+    QuarterHour,
     Sample,
     SampleRollup,
     SleepNight,
@@ -390,6 +393,10 @@ def metric_buckets(
     SQLite). Without it each sample belongs to the local day of the offset the phone sent: the
     database truncates once per distinct offset (a user has a handful) and the partial buckets are
     merged here.
+
+    A cumulative metric counts, in each quarter hour, only the best-ranked source present there
+    (``metrics.day_totals.source_priority``: the watch before the iPhone unless the owner set an
+    order), so steps both devices counted are counted once. Other metrics combine every source.
     """
     if metric.name in TABLE_METRICS:
         raise InvalidPayload(
@@ -407,12 +414,24 @@ def metric_buckets(
     rollups = _in_range(SampleRollup.objects.filter(user=user, metric=metric), "bucket_start", rolled_from, rolled_to)
     edges = Q(start__lt=rolled_from) if rolled_to is None else Q(start__lt=rolled_from) | Q(start__gte=rolled_to)
     raw = samples.filter(edges)
+    cumulative = metric.aggregation == MetricType.Aggregation.SUM
+    # The offsets (and for a cumulative metric the sources) present, read in one pass each.
+    kept = ("utc_offset", "source") if cumulative else ("utc_offset",)
+    present: set[tuple] = set()
+    if tz is None or cumulative:
+        for queryset in (rollups, raw):
+            present |= {*queryset.values_list(*kept).order_by().distinct()}
     if tz is not None:
         zones = [(None, tz)]
     else:
-        offsets = {*rollups.values_list("utc_offset", flat=True).order_by().distinct()}
-        offsets |= {*raw.values_list("utc_offset", flat=True).order_by().distinct()}
+        offsets = {row[0] for row in present}
         zones = [(offset, dt.timezone(dt.timedelta(minutes=offset))) for offset in sorted(offsets)]
+    sources = {row[1] for row in present} if cumulative else set()
+    if len(sources) > 1:
+        ranked = ranked_sources(sources, user=user)
+        samples = _best_source_only(samples, QuarterHour("start"), ranked)
+        raw = _best_source_only(raw, QuarterHour("start"), ranked)
+        rollups = _best_source_only(rollups, F("bucket_start"), ranked)
     merged: dict[str, dict[str, Any]] = {}
     for offset, zone in zones:
         # An offset off the quarter hour (no phone has sent one since 1980) would split rollup
@@ -428,6 +447,16 @@ def metric_buckets(
                 _merge_bucket(merged, row, zone, low_field="low", high_field="high")
     rounded = bucket_rounder(metric, shown_unit, convert)
     return [_bucket_out(b, metric, lambda v: rounded(convert(v)), shown_unit) for _, b in sorted(merged.items())]
+
+
+def _best_source_only(queryset: QuerySet, quarter: Expression, ranked: list[str]) -> QuerySet:
+    """The rows of ``queryset`` whose source comes first in ``ranked`` among those present in
+    their quarter hour (``quarter``: the row's 15-minute UTC bucket), whatever their offset."""
+    whens = [When(source=source, then=Value(at)) for at, source in enumerate(ranked)]
+    ranks = queryset.annotate(quarter=quarter, rank=Case(*whens, output_field=IntegerField()))
+    # Only the sources some other one yields to can be better: the hash of the anti-join holds fewer rows.
+    better = ranks.filter(source__in=ranked[:-1], quarter=OuterRef("quarter"), rank__lt=OuterRef("rank"))
+    return ranks.filter(~Exists(better))
 
 
 def bucket_rounder(metric: MetricType, shown_unit: str, convert: Callable[[float], float]) -> Callable[[float], float]:
