@@ -32,7 +32,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 
 bench: system-test venv services
-	@for script in bench/*.py; do \
+	@for script in bench/[!_]*.py; do \
 		echo "== $$script"; \
 		DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=bench-only-secret DOTENV_PATH= \
 			$(PYTHON) $$script || exit 1; \

@@ -19,36 +19,15 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _fresh_database import bench_url, create_database  # noqa: E402  (beside this script)
+
 BENCH_DB = "hx_bench_pages"
 MINUTES = 365 * 24 * 60
 SOURCES = ("Apple Watch", "iPhone")  # two sources a minute: 1.05M samples
 BUDGET_MS = 150
-
-
-def bench_url() -> str:
-    url = urlsplit(os.environ.get("DATABASE_URL") or "postgis://postgres:postgres@127.0.0.1:5432/postgres")
-    return urlunsplit(url._replace(path=f"/{BENCH_DB}"))
-
-
-def create_database() -> None:
-    import psycopg
-
-    url = urlsplit(bench_url())
-    with psycopg.connect(
-        host=url.hostname,
-        port=url.port or 5432,
-        user=url.username,
-        password=url.password,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        # Afresh each run: a schema left by an older migration would make the figures lie.
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
 
 
 def load_year(user, now: dt.datetime) -> int:
@@ -83,11 +62,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="requests per page (the median is printed)")
     args = parser.parse_args()
-    os.environ["DATABASE_URL"] = bench_url()
+    os.environ["DATABASE_URL"] = bench_url(BENCH_DB)
     os.environ.pop("REDIS_URL", None)
     os.environ.setdefault("SECRET_KEY", "bench-only-secret")
     os.environ["DJANGO_SETTINGS_MODULE"] = "healthexport.settings"
-    create_database()
+    create_database(BENCH_DB)
     import django
 
     django.setup()
