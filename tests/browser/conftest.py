@@ -8,6 +8,7 @@ recorded, and a test fails on either unless it says otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -60,7 +61,9 @@ def watched(live_server) -> Watched:
     return Watched(origin=live_server.url)
 
 
-def _page(browser, watched: Watched, *, width: int, height: int):
+@contextlib.contextmanager
+def _page(browser, watched: Watched, *, width: int, height: int) -> Iterator:
+    """A page of this size whose requests to other hosts are blocked and recorded (failing the test)."""
     context = browser.new_context(viewport={"width": width, "height": height}, locale="en-GB")
     page = context.new_page()
     host = urlsplit(watched.origin).netloc
@@ -69,32 +72,31 @@ def _page(browser, watched: Watched, *, width: int, height: int):
 
     def guard(route) -> None:
         url = route.request.url
-        if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc != host:
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.netloc != host:
             watched.foreign_requests.append(url)
             route.abort()
         else:
             route.continue_()
 
     page.route("**/*", guard)
-    return context, page
+    yield page
+    context.close()
+    assert not watched.foreign_requests, f"requests left the server: {watched.foreign_requests}"
 
 
 @pytest.fixture
 def page(browser, watched: Watched) -> Iterator:
-    """A 1280 px wide page; requests to other hosts are blocked and recorded."""
-    context, page = _page(browser, watched, width=1280, height=900)
-    yield page
-    context.close()
-    assert not watched.foreign_requests, f"requests left the server: {watched.foreign_requests}"
+    """A 1280 px wide page."""
+    with _page(browser, watched, width=1280, height=900) as page:
+        yield page
 
 
 @pytest.fixture
 def phone_page(browser, watched: Watched) -> Iterator:
-    """A 390 px wide page (a phone), with the same guards."""
-    context, page = _page(browser, watched, width=390, height=844)
-    yield page
-    context.close()
-    assert not watched.foreign_requests, f"requests left the server: {watched.foreign_requests}"
+    """A 390 px wide page (a phone)."""
+    with _page(browser, watched, width=390, height=844) as page:
+        yield page
 
 
 def screenshot(page, name: str) -> Path:
