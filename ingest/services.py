@@ -225,7 +225,7 @@ def ingestion_process(
         types = metric_types_for(user_id=ingestion.user_id, names=export.metric_names())
         # One transaction per export: a failure leaves none of its samples behind.
         with transaction.atomic():
-            _lock_user(ingestion.user_id)
+            user_write_lock(ingestion.user_id)
             first = find_processed_duplicate(
                 user=ingestion.user, digest=ingestion.body_sha256, idempotency_key=ingestion.idempotency_key
             )
@@ -494,7 +494,7 @@ def metric_types_for(*, user_id: int, names: list[str]) -> dict[str, MetricType 
     known = [name for name in valid if catalog.unit_of(name) is not None]
     refused: list[str] = []
     with transaction.atomic():
-        _lock_user(user_id)
+        user_write_lock(user_id)
         shared = {t.name: t for t in MetricType.objects.filter(owner=None, name__in=valid)}
         missing = [name for name in known if name not in shared]
         if missing:
@@ -541,8 +541,8 @@ def _new_type(name: str, owner_id: int | None = None) -> MetricType:
     return MetricType(name=name, owner_id=owner_id, unit=catalog.unit_of(name) or "", aggregation=aggregation)
 
 
-def _lock_user(user_id: int) -> None:
-    """Serialise one user's exports, so classifying rows as new/changed cannot race.
+def user_write_lock(user_id: int) -> None:
+    """Serialise one user's writes (exports, imports, deletions), so classifying rows as new/changed cannot race.
 
     SQLite needs nothing: its IMMEDIATE transactions already serialise every writer.
     """
@@ -624,7 +624,7 @@ def ingestion_delete(*, user: Any, ingestion: Ingestion, request: HttpRequest | 
     One transaction under the user's ingest lock: an export being processed cannot interleave.
     """
     with transaction.atomic():
-        _lock_user(user.pk)
+        user_write_lock(user.pk)
         counts = health_data_delete(user_id=user.pk, ingestion_id=ingestion.pk)
         counts["ingestions"] = Ingestion.objects.filter(user=user, pk=ingestion.pk).delete()[0]
         record_event(
@@ -641,7 +641,7 @@ def ingestion_delete(*, user: Any, ingestion: Ingestion, request: HttpRequest | 
 def user_data_delete(*, user: Any, request: HttpRequest | None = None) -> dict[str, int]:
     """Erase all of this user's health data and raw exports (keys and audit events stay)."""
     with transaction.atomic():
-        _lock_user(user.pk)
+        user_write_lock(user.pk)
         counts = health_data_delete(user_id=user.pk)
         counts["ingestions"] = Ingestion.objects.filter(user=user).delete()[0]
         record_event(

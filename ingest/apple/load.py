@@ -23,7 +23,7 @@ from ingest.apple.rows import WORKOUTS, PressureHalf, Record, Rows, Sample, Work
 from ingest.hae.items import route_line
 from ingest.parsing import ItemError
 from ingest.report import Counts, WorkoutCounts
-from ingest.services import _lock_user, metric_types_for
+from ingest.services import metric_types_for, user_write_lock
 from ingest.writers import (
     BLOOD_PRESSURE,
     HEALTH_RECORDS,
@@ -121,7 +121,7 @@ class Loader:
 
     def lock(self) -> None:
         """Serialise with the user's app exports and other imports (the chunk's transaction)."""
-        _lock_user(self.user_id)
+        user_write_lock(self.user_id)
 
     def write(self, rows: Rows) -> None:
         """The chunk's samples, stages, records and workouts; call in a transaction after ``lock``."""
