@@ -1,7 +1,8 @@
 """DRF authentication by API key (``Authorization: Bearer <key>`` or ``X-API-Key: <key>``).
 
-Hot path (key verified within API_KEY_CACHE_SECONDS): one cache GET (the epoch, see
-verify_cache) and no query while no key or user changed; the row is read again when one did.
+Hot path (key verified within API_KEY_CACHE_SECONDS): no query while no key or user changed, and
+on Redis no round trip either (the epoch is pushed to each process, see key_epoch); the row is
+read again when one did.
 Cold path: a slot of the per-IP failure throttle, then Argon2 against the row found by prefix.
 Every failure is audited and counted.
 """
@@ -16,7 +17,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from accounts import instrumentation, keys, verification, verify_cache
+from accounts import instrumentation, key_epoch, keys, verification, verify_cache
 from accounts.models import ApiKey, User
 from accounts.ratelimit import (
     FailedAuthSlot,
@@ -78,7 +79,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         holding a slot of the failed-authentication throttle (given back when the key is good)."""
         digest = keys.key_digest(parsed.plaintext)
         # Read before any row, so a change that lands meanwhile is seen on the next request.
-        epoch = verify_cache.current_epoch()
+        epoch = key_epoch.current_epoch()
         entry = self._from_cache(request, parsed, digest=digest, epoch=epoch)
         instrumentation.record_api_key_cache("hit" if entry is not None else "miss")
         if entry is not None:

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts import keys, verify_cache
+from accounts import key_epoch, keys, verify_cache
 from accounts.models import ApiKey, User
 from audit.services import record_event
 
@@ -104,7 +104,7 @@ def api_key_revoke(*, api_key: ApiKey, revoked_by: User | None, request: HttpReq
     if revoked:
         api_key.revoked_at, api_key.revoked_by = now, revoked_by
         verify_cache.forget(api_key.pk)
-        verify_cache.keys_changed()  # every other worker re-reads the row on the key's next request
+        key_epoch.keys_changed()  # every other worker re-reads the row on the key's next request
     return bool(revoked)
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from accounts import keys, verify_cache
+from accounts import key_epoch, keys, verify_cache
 from accounts.models import ApiKey
 from accounts.services import api_key_create, api_key_revoke
 from audit.models import AuditEvent
@@ -75,8 +75,8 @@ def test_revoking_is_audited_once_drops_the_cache_entries_and_moves_the_epoch(al
     digest = keys.key_digest(plaintext)
     until = time.time() + 60
     verify_cache.remember(digest, key_id=api_key.pk, until=until)
-    verify_cache.keep(digest, api_key=api_key, epoch=verify_cache.current_epoch(), until=until)
-    epoch = verify_cache.current_epoch()
+    verify_cache.keep(digest, api_key=api_key, epoch=key_epoch.current_epoch(), until=until)
+    epoch = key_epoch.current_epoch()
     assert verify_cache.lookup(digest) == (api_key.pk, until)
 
     assert api_key_revoke(api_key=api_key, revoked_by=staff) is True
@@ -86,6 +86,6 @@ def test_revoking_is_audited_once_drops_the_cache_entries_and_moves_the_epoch(al
     assert api_key.revoked_at is not None and api_key.revoked_by == staff
     assert verify_cache.lookup(digest) is None
     assert verify_cache.local_lookup(digest) is None
-    assert verify_cache.current_epoch() not in {epoch, None}
+    assert key_epoch.current_epoch() not in {epoch, None}
     event = AuditEvent.objects.get(action="apikey.revoked")
     assert event.actor_user_id == staff.pk and event.metadata["prefix"] == api_key.prefix
