@@ -184,8 +184,8 @@ def test_no_body_is_ever_a_server_error(unlimited_alice_client, body):
         assert zlib.decompress(ingestion.body) == body
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-8-sig"])
-def test_a_body_in_another_encoding_or_with_a_byte_order_mark_is_invalid_json(alice_client, encoding):
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_a_body_in_another_encoding_is_invalid_json(alice_client, encoding):
     body = codecs.encode(fixture_bytes("small.json").decode(), encoding)
     response = alice_client.generic("POST", "/v1/ingest", body, content_type="application/json")
     assert response.status_code == 400

@@ -299,3 +299,14 @@ def test_a_workout_value_beyond_1e15_is_out_of_range(alice_client, alice, fields
     answer = post(alice_client, workout(**fields)).json()
 
     assert [(e["code"], e["where"]["field"]) for e in answer["errors"]] == [("out_of_range", field)]
+
+
+@pytest.mark.embedded
+def test_a_body_starting_with_a_utf8_byte_order_mark_is_read(alice_client):
+    item = {"date": "2024-09-03 06:00:00 +0000", "qty": 5}
+    export = {"data": {"metrics": [{"name": "step_count", "units": "count", "data": [item]}]}}
+    response = post(alice_client, b"\xef\xbb\xbf" + json.dumps(export).encode())
+
+    assert response.status_code == 200
+    assert response.json()["metrics"]["step_count"]["stored"] == 1
+    assert Sample.objects.count() == 1
