@@ -25,7 +25,6 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 import psycopg
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
@@ -35,19 +34,29 @@ from django.utils import timezone
 
 from audit.services import record_event
 from healthexport.lib.errors import ApiError, IdempotencyKeyReused, InvalidJson, InvalidPayload
-from ingest.hae.document import MetricHeader, Payload, decode_section, metric_time_span, parse_payload, printable
+from ingest.body import Body, held, taken
+from ingest.hae.document import (
+    MetricHeader,
+    MetricPart,
+    Payload,
+    decode_section,
+    detached,
+    metric_time_span,
+    parse_payload,
+    printable,
+)
 from ingest.hae.items import metric_rows, record_rows, workout_rows, yields_samples_only
 from ingest.models import Ingestion
 from ingest.parsing import ItemError
 from ingest.queries import first_processed_with_body, invalidate_user_stats
 from ingest.report import IngestReport, Progress
-from ingest.rows import WorkoutRow
 from ingest.writers import (
     SAMPLES,
     RowBatch,
     RowSink,
     WrittenSpans,
     new_row_stream,
+    statements_in_background,
     unstored_spans,
     write_workouts,
 )
@@ -74,7 +83,7 @@ def ingest_export(
     *,
     user: Any,
     api_key: Any,
-    body: bytes,
+    body: Body,
     digest: str | None = None,
     content_encoding: str = "",
     idempotency_key: str = "",
@@ -84,9 +93,11 @@ def ingest_export(
 ) -> dict[str, Any]:
     """Store and process one export; returns the answer README "Sending data" describes.
 
-    ``digest`` is the body's SHA-256 when the caller computed it while reading the body.
+    ``digest`` is the body's SHA-256 when the caller computed it while reading the body. Given
+    in a list (``ingest.body``), the body is taken out of it once parsed, so that it can be
+    freed as soon as no part of it is needed.
     """
-    digest = digest or hashlib.sha256(body).hexdigest()
+    digest = digest or hashlib.sha256(held(body)).hexdigest()
     first = find_processed_duplicate(user=user, digest=digest, idempotency_key=idempotency_key)
     if first is not None:
         return ingestion_record_duplicate(
@@ -94,7 +105,7 @@ def ingest_export(
             api_key=api_key,
             first=first,
             digest=digest,
-            size=len(body),
+            size=len(held(body)),
             automation=automation or {},
             request=request,
         )
@@ -166,7 +177,7 @@ def ingestion_store_raw(
     *,
     user: Any,
     api_key: Any,
-    body: bytes,
+    body: Body,
     digest: str,
     content_encoding: str,
     idempotency_key: str,
@@ -174,7 +185,7 @@ def ingestion_store_raw(
     automation: dict[str, str] | None = None,
 ) -> Ingestion:
     """Commit the raw body before processing (compressed outside any transaction: it is slow)."""
-    compressed = zlib.compress(body, 1)
+    compressed = zlib.compress(held(body), 1)
     # A small body goes with the row, one statement (an hourly sync); a large one as a binary
     # parameter of its own (``_write_body``), in the same transaction.
     inline = connection.vendor != "postgresql" or len(compressed) <= INLINE_BODY_BYTES
@@ -184,7 +195,7 @@ def ingestion_store_raw(
             api_key=api_key,
             body=compressed if inline else None,
             body_sha256=digest,
-            body_size=len(body),
+            body_size=len(held(body)),
             content_encoding=content_encoding,
             idempotency_key=idempotency_key[:255],
             automation=automation or {},
@@ -198,29 +209,34 @@ def ingestion_store_raw(
 def _write_body(ingestion: Ingestion, compressed: bytes) -> None:
     """The body as a binary parameter: Django binds parameters into the SQL text, which would
     send a 5 MB body as 10 MB of escaped text (5x the time, and ~30 MB of transient copies);
-    for a few KB that costs less than a second statement."""
+    for a few KB that costs less than a second statement.
+
+    The instance does not keep the bytes (a deferred field: read back if asked for), so they
+    are not held in memory while the export is processed."""
     table = connection.ops.quote_name(Ingestion._meta.db_table)
     with connection.cursor() as cursor:
         psycopg.Cursor(cursor.connection).execute(
             f"UPDATE {table} SET body = %b WHERE id = %s AND received_at = %s",  # noqa: S608 (our own table name)
             [compressed, ingestion.pk, ingestion.received_at],
         )
-    ingestion.body = compressed
+    del ingestion.body
 
 
 def ingestion_process(
     *,
     ingestion: Ingestion,
-    body: bytes | None = None,
+    body: Body | None = None,
     request: HttpRequest | None = None,
     progress: Progress | None = None,
 ) -> dict:
-    """Parse, validate and store a stored export; idempotent (safe to re-run on any status)."""
+    """Parse, validate and store a stored export; idempotent (safe to re-run on any status).
+
+    ``body`` is that export's body, when the caller still has it (see ``ingest_export``)."""
     if body is None:
         if ingestion.body is None:
             raise RawBodyPurged(ingestion)
         body = zlib.decompress(ingestion.body)
-    export = parse_export(ingestion=ingestion, body=body, request=request)
+    export = parse_export(ingestion=ingestion, body=taken(body), request=request)
     try:
         types = metric_types_for(user_id=ingestion.user_id, names=export.metric_names())
         # One transaction per export: a failure leaves none of its samples behind.
@@ -248,7 +264,7 @@ def ingestion_process(
     return answer
 
 
-def parse_export(*, ingestion: Ingestion, body: bytes, request: HttpRequest | None) -> Payload:
+def parse_export(*, ingestion: Ingestion, body: bytes | bytearray, request: HttpRequest | None) -> Payload:
     """The export split into its parts; a body that is no export is recorded as rejected (400)."""
     try:
         return parse_payload(body)
@@ -282,43 +298,44 @@ class RawBodyPurged(Exception):
 def write_export(
     *, user_id: int, ingestion_id: int, export: Payload, types: dict[str, MetricType | ItemError], report: IngestReport
 ) -> None:
-    """Validate every item and write the valid ones: samples, rollups, workouts, other sections.
+    """Validate every item and write the valid ones: samples, other sections, rollups, workouts.
 
     ``types`` comes from ``metric_types_for``. Either way below, memory holds the body plus one
-    batch of rows at most, not the whole export as Python objects.
+    batch of rows at most, not the whole export as Python objects. Each part of the export is
+    dropped once validated, and a body passed in a list (``ingest_export``) is freed before the
+    workouts are validated.
     """
     metrics = _metrics_of(export, types, report)
+    export.metrics.clear()  # now in ``metrics``, dropped with it
     samples_written = WrittenSpans()
-    workouts = write_fresh_samples(
-        user_id=user_id,
-        ingestion_id=ingestion_id,
-        metrics=metrics,
-        export=export,
-        report=report,
-        written=samples_written,
+    write_fresh_samples(
+        user_id=user_id, ingestion_id=ingestion_id, metrics=metrics, report=report, written=samples_written
     )
     write_compared_rows(
         user_id=user_id, ingestion_id=ingestion_id, metrics=metrics, report=report, written=samples_written
     )
-    rollups_refresh(user_id=user_id, spans=samples_written)
+    metrics.clear()  # their parts are slices of the body
+    write_other_sections(user_id=user_id, ingestion_id=ingestion_id, export=export, report=report)
+    # The workouts are all that is left of the body (half of it, for a year): copied out, they
+    # let the body be freed before they are validated.
+    export.workouts = detached(export.workouts)
+    # The database computes the rollups while Python validates the workouts (no statement):
+    # the rollups' statements are sent first, and their results read once both are done.
+    with statements_in_background():
+        rollups_refresh(user_id=user_id, spans=samples_written)
+        workouts = workout_rows(export.workouts, report)
+    count, export.workouts = len(export.workouts), []
     write_workouts(user_id=user_id, ingestion_id=ingestion_id, workouts=workouts, counts=report.workouts)
     if report.progress is not None:
-        report.progress("workouts", len(export.workouts), len(export.workouts))
-    write_other_sections(user_id=user_id, ingestion_id=ingestion_id, export=export, report=report)
+        report.progress("workouts", count, count)
 
 
 def write_fresh_samples(
-    *,
-    user_id: int,
-    ingestion_id: int,
-    metrics: list[_Metric],
-    export: Payload,
-    report: IngestReport,
-    written: WrittenSpans,
-) -> list[WorkoutRow]:
+    *, user_id: int, ingestion_id: int, metrics: list[_Metric], report: IngestReport, written: WrittenSpans
+) -> None:
     """The samples of metrics with nothing stored in their time range yet (a first upload, a
-    backfill) stream into one COPY as they are validated, with nothing to compare. The
-    database inserts behind the rows sent: the workouts are validated meanwhile, and returned."""
+    backfill) stream into one COPY as they are validated, with nothing to compare: the
+    database inserts behind the rows sent."""
     spans = WrittenSpans()  # the same metric twice in one export: one span
     for metric in metrics:
         if metric.span is not None:
@@ -330,11 +347,9 @@ def write_fresh_samples(
                 _validate_metric(metric, report, stream)
                 stream.close_range((metric.type.id,))
                 metric.done = True
-        workouts = workout_rows(export.workouts, report)
     for prefix, span in fresh.items():
         written.add(prefix, *span)
     written.add_rows(SAMPLES, stream.outside_written)
-    return workouts
 
 
 def write_compared_rows(
@@ -375,16 +390,17 @@ def write_other_sections(*, user_id: int, ingestion_id: int, export: Payload, re
         counts = report.section(section[:64])
         for row in record_rows(section[:64], section_items, report):
             batch.add(row, counts)
+    export.other.clear()  # what still held the body, but for the workouts
     batch.flush()
 
 
 @dataclass
 class _Metric:
-    """One element of ``data.metrics`` with its type, its items still undecoded."""
+    """One element of ``data.metrics`` with its type; its items are split out when validated."""
 
     header: MetricHeader
     type: MetricType
-    items: list[msgspec.Raw]
+    part: MetricPart
     span: tuple[dt.datetime, dt.datetime] | None  # of its samples, when it has only samples
     done: bool = False
 
@@ -397,16 +413,16 @@ def _metrics_of(export: Payload, types: dict[str, MetricType | ItemError], repor
         if part.header is None:
             report.error("invalid_item", "a metric must be an object with a name", section="metrics", index=part.index)
             continue
-        if part.items is None:
+        if part.count is None:
             report.error("invalid_item", "a metric's data must be a list", section="metrics", index=part.index)
             continue
-        header, items = part.header, part.items
+        header = part.header
         name = _shown_name(header.name)
         counts = report.metric(name)
-        counts.received += len(items)
+        counts.received += part.count
         metric_type = types[header.name]
         if isinstance(metric_type, ItemError):
-            for item_index in range(len(items)):
+            for item_index in range(part.count):
                 report.reject(
                     counts,
                     metric_type.code,
@@ -417,9 +433,9 @@ def _metrics_of(export: Payload, types: dict[str, MetricType | ItemError], repor
                     field=metric_type.field,
                 )
             continue
-        streams = len(items) >= STREAM_MIN_ITEMS and yields_samples_only(header.name)
+        streams = part.count >= STREAM_MIN_ITEMS and yields_samples_only(header.name)
         span = metric_time_span(part) if streams else None
-        metrics.append(_Metric(header, metric_type, items, span))
+        metrics.append(_Metric(header, metric_type, part, span))
     return metrics
 
 
@@ -432,7 +448,7 @@ def _shown_name(name: str) -> str:
 def _validate_metric(metric: _Metric, report: IngestReport, sink: RowSink) -> None:
     """The metric's items validated a chunk at a time into ``sink``; its undecoded items are
     released once done."""
-    name, items = metric.header.name, metric.items
+    name, items = metric.header.name, metric.part.items or []
     counts = report.metric(name)
     for offset in range(0, len(items), ITEMS_PER_CHUNK):
         for row in metric_rows(
@@ -447,7 +463,6 @@ def _validate_metric(metric: _Metric, report: IngestReport, sink: RowSink) -> No
             sink.add(row, counts)
         if report.progress is not None:
             report.progress(name, min(offset + ITEMS_PER_CHUNK, len(items)), len(items))
-    metric.items = []
 
 
 # Unknown metric names (not in the catalog) an owner may have, and may add in one export: each

@@ -36,13 +36,13 @@ class IngestView(APIView):
         if media_type != "application/json":
             raise UnsupportedMediaType(f"Content-Type must be application/json, not {media_type or 'missing'!r}.")
         body = read_body(request._request, limit=settings.INGEST_MAX_BODY_BYTES)
-        request._request.ingest_body_bytes = len(body.data)
+        request._request.ingest_body_bytes = body.size
         # A chunked body declared no length: the byte budget is charged once it is read.
         ratelimit_record_received_bytes(request, body.received)
         answer = ingest_export(
             user=request.user,
             api_key=request.auth,
-            body=body.data,
+            body=body.holder,
             digest=body.sha256,
             content_encoding=body.encoding,
             idempotency_key=request.headers.get("Idempotency-Key", "").strip(),

@@ -357,7 +357,10 @@ class NewRowStream:
         self._spans = dict(spans)
         self._at = spec.key.index(spec.range_column)
         self._key_length = len(spec.key)
-        self._seen: dict[tuple, int] = {}  # key → hash of its values: bounded memory, enough to compare
+        # The keys seen in the open range → hash of their values (enough to compare), by the key
+        # columns after the range column (the source, for samples), then by the range value: an
+        # entry holds the range value (a datetime) and the hash only, not a key tuple of its own.
+        self._seen: dict[tuple, dict[Any, int]] = {}
         self._later: dict[tuple, Row] = {}
         self._outside = RowCollector(spec)
         self.outside_written: list[Row] = []
@@ -370,16 +373,19 @@ class NewRowStream:
             self._outside.add(row, counts)
             return
         digest = hash(values)
-        seen = self._seen
+        rest = key[at + 1 :]
+        seen = self._seen.get(rest)
+        if seen is None:
+            seen = self._seen[rest] = {}
         known = len(seen)
-        previous = seen.setdefault(key, digest)  # one hash of the key, not two
+        previous = seen.setdefault(key[at], digest)  # one hash of the key, not two
         if len(seen) > known:
             counts.stored += 1
             self._write((self.user_id, *row, self.ingestion_id))
         elif previous == digest:
             counts.duplicates += 1
         else:
-            seen[key] = digest
+            seen[key[at]] = digest
             counts.updated += 1
             self._later[key] = Row(key, values, counts)
 
@@ -527,6 +533,19 @@ def unstored_spans(spec: TableSpec, *, user_id: int, spans: dict[tuple, Span]) -
         cursor.execute(f"SELECT {', '.join(tests)}", params)
         found = cursor.fetchone()
     return {prefix: span for (prefix, span), stored in zip(spans.items(), found, strict=True) if not stored}
+
+
+@contextmanager
+def statements_in_background() -> Iterator[None]:
+    """Statements run in the block are sent without waiting for their results (psycopg's
+    pipeline mode): the database works on them while Python goes on with the block. Their
+    results, errors included, are read when the block ends, so the block must not read any.
+    Elsewhere than on PostgreSQL they run as usual, one after the other."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor, cursor.connection.pipeline():
+        yield
 
 
 ROUTE_COLUMNS = (

@@ -44,12 +44,20 @@ class MetricEntry(MetricHeader):
 @dataclass
 class MetricPart:
     """One element of ``data.metrics``: ``header`` is None when it is not an object with a text
-    ``name``, ``items`` None when its ``data`` is not a list; ``raw`` is the whole element."""
+    ``name``, ``count`` (of its items) None when its ``data`` is not a list; ``raw`` is the
+    whole element."""
 
     index: int
     header: MetricHeader | None
-    items: list[msgspec.Raw] | None
+    count: int | None
     raw: msgspec.Raw
+
+    @property
+    def items(self) -> list[msgspec.Raw] | None:
+        """The undecoded items, split out of ``raw`` each time they are asked for: an export's
+        parts do not hold all its items at once (237k of them for a year, ~15 MB), only the
+        metric being validated does."""
+        return None if self.count is None else _metric_items_of(self.raw)
 
 
 @dataclass
@@ -103,9 +111,22 @@ def parse_payload(body: bytes) -> Payload:
     return payload
 
 
+def detached(items: list[msgspec.Raw]) -> list[msgspec.Raw]:
+    """The same undecoded items, copied out of the body they are slices of (one copy of them
+    all): once nothing else holds the body, it is freed while these are decoded."""
+    if not items:
+        return []
+    parts: list[bytes | msgspec.Raw] = [b"["]
+    for raw in items:
+        parts += (raw, b",")
+    parts[-1] = b"]"
+    return _raw_list.decode(b"".join(parts)) or []
+
+
 def _metric_part(index: int, raw: msgspec.Raw) -> MetricPart:
     header = _metric_header_of(raw)
-    return MetricPart(index, header, None if header is None else _metric_items_of(raw), raw)
+    items = None if header is None else _metric_items_of(raw)
+    return MetricPart(index, header, None if items is None else len(items), raw)
 
 
 def _require_json(body: bytes) -> None:

@@ -71,7 +71,7 @@ def count_items(body: bytes) -> int:
         data = parse_payload(body)
     except ApiError:
         return 0
-    return sum(len(part.items or ()) for part in data.metrics) + len(data.workouts)
+    return sum(part.count or 0 for part in data.metrics) + len(data.workouts)
 
 
 def describe(answer: dict[str, Any], seconds: float) -> str:
