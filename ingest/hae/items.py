@@ -258,7 +258,12 @@ def _quantity_item(raw: msgspec.Raw, metric: MetricContext) -> SampleRow:
         raise ItemError("out_of_range", f"Min {low:g} is above Max {high:g}", "Min")
     context = _context(item)
     source = parse_text(item.source, "source")
-    return SampleRow(metric.metric_id, start, source, end, qty, low, high, metric.units, offset, context)
+    return _new_row(SampleRow, (metric.metric_id, start, source, end, qty, low, high, metric.units, offset, context))
+
+
+# A named tuple made from a tuple, without the call of its ``__new__`` (a Python function): the
+# rows of an export are made hundreds of thousands of times.
+_new_row = tuple.__new__
 
 
 # The field a metric's text comes in, when it is not ``value``: read from any of them, written in this one.
@@ -267,6 +272,8 @@ CONTEXT_FIELDS = {"blood_glucose": "mealTime", "insulin_delivery": "reason"}
 
 def _context(item: QuantityItem) -> str:
     """The text some metrics add: meal time (glucose), reason (insulin), value (handwashing, sleep stage)."""
+    if item.mealTime is None and item.reason is None and item.value is None:  # nearly every item
+        return ""
     for field, value in (("mealTime", item.mealTime), ("reason", item.reason), ("value", item.value)):
         if isinstance(value, str):
             return parse_text(value[:64], field)
