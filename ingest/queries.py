@@ -101,6 +101,12 @@ def first_processed_with_body(*, user_id: int, digest: str) -> Ingestion | None:
     return processed.get(pk=found[0], received_at=found[1])
 
 
+def processed_body_size_seen(*, user_id: int, size: int) -> bool:
+    """Whether an export of the user answered 200 had a body of exactly ``size`` bytes: a
+    re-send (``first_processed_with_body``) can only be of one of those."""
+    return Ingestion.objects.filter(user_id=user_id, status__in=Ingestion.ANSWERED_OK, body_size=size).exists()
+
+
 def _stats_key(user_id: int) -> str:
     return f"stats:v1:{user_id}"
 

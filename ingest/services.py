@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from healthexport.lib.errors import ApiError, IdempotencyKeyReused, InvalidJson, InvalidPayload
-from ingest.body import Body, held, taken
+from ingest.body import Body, body_size, held, taken
 from ingest.hae.document import (
     MetricHeader,
     MetricPart,
@@ -105,7 +105,7 @@ def ingest_export(
             api_key=api_key,
             first=first,
             digest=digest,
-            size=len(held(body)),
+            size=body_size(body),
             automation=automation or {},
             request=request,
         )
@@ -195,7 +195,7 @@ def ingestion_store_raw(
             api_key=api_key,
             body=compressed if inline else None,
             body_sha256=digest,
-            body_size=len(held(body)),
+            body_size=body_size(body),
             content_encoding=content_encoding,
             idempotency_key=idempotency_key[:255],
             automation=automation or {},

@@ -13,6 +13,7 @@ from accounts.ratelimit import ratelimit_record_received_bytes
 from healthexport.lib.errors import UnsupportedMediaType
 from ingest import instrumentation
 from ingest.body import read_body
+from ingest.queries import processed_body_size_seen
 from ingest.services import ingest_export
 
 # Headers Health Auto Export adds to describe the automation that sent the export.
@@ -35,7 +36,11 @@ class IngestView(APIView):
         media_type = (request.content_type or "").split(";")[0].strip().lower()
         if media_type != "application/json":
             raise UnsupportedMediaType(f"Content-Type must be application/json, not {media_type or 'missing'!r}.")
-        body = read_body(request._request, limit=settings.INGEST_MAX_BODY_BYTES)
+        body = read_body(
+            request._request,
+            limit=settings.INGEST_MAX_BODY_BYTES,
+            may_be_resent=lambda size: processed_body_size_seen(user_id=request.user.pk, size=size),
+        )
         request._request.ingest_body_bytes = body.size
         # A chunked body declared no length: the byte budget is charged once it is read.
         ratelimit_record_received_bytes(request, body.received)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from ingest.body import THREADED_HASH_BYTES
 from ingest.models import Ingestion
 from metrics.models import Sample
 from tests.ingest.helpers import counts_add_up, fixture_bytes
@@ -78,6 +79,40 @@ def test_every_body_is_hashed_as_decompressed(alice_client, wbits):
     assert zlib.decompress(ingestion.body) == body
     plain = post(alice_client, body).json()
     assert plain["status"] == "duplicate" and plain["duplicate_of"] == response.json()["ingestion_id"]
+
+
+def large(body: bytes, *, pad_before: bool = False) -> bytes:
+    """``body`` padded with whitespace (valid JSON) past the size from which a body is hashed
+    in a thread, and may be kept in pieces when a processed body had its size."""
+    padding = b" " * (THREADED_HASH_BYTES + 12_345)
+    return padding + body if pad_before else body + padding
+
+
+def test_a_large_body_sent_again_is_a_duplicate(alice_client, unlimited_alice_key):
+    body = large(fixture_bytes("small.json"))
+    first = post(alice_client, body).json()
+    assert first["status"] == "processed"
+    again = post(alice_client, body).json()
+    assert again["status"] == "duplicate"
+    assert again["duplicate_of"] == first["ingestion_id"]
+    stored = Ingestion.objects.get(public_id=first["ingestion_id"])
+    assert stored.body_sha256 == hashlib.sha256(body).hexdigest()
+    assert zlib.decompress(stored.body) == body
+
+
+def test_a_new_large_body_of_a_size_seen_before_is_stored_and_processed(alice_client, unlimited_alice_key):
+    """It is read in pieces (it may have been a re-send): joined, it is stored and parsed whole."""
+    first = post(alice_client, large(fixture_bytes("small.json"))).json()
+    body = large(fixture_bytes("small.json"), pad_before=True)
+    answer = post(alice_client, body).json()
+    assert answer["status"] == "processed"
+    assert answer["duplicate_of"] is None
+    assert answer["ingestion_id"] != first["ingestion_id"]
+    assert all(counts["duplicates"] == counts["received"] for counts in answer["metrics"].values())
+    stored = Ingestion.objects.get(public_id=answer["ingestion_id"])
+    assert stored.body_size == len(body)
+    assert stored.body_sha256 == hashlib.sha256(body).hexdigest()
+    assert zlib.decompress(stored.body) == body
 
 
 def test_a_gzip_bomb_is_413_without_storing_anything(alice_client, settings):
