@@ -3,7 +3,8 @@
     DATABASE_URL=postgis://postgres@127.0.0.1:5432/healthexport .venv/bin/python bench/import_apple.py [--days 365]
 
 1. a generated archive (tests/fixtures/apple_health/gen_export.py --days N, ~0.9 M records a year);
-2. ``manage.py import_apple_health`` end to end into a fresh database (``hx_bench_apple``):
+2. ``manage.py import_apple_health`` end to end into a fresh database, named after the one of
+   DATABASE_URL (``<name>_bench_apple``: checkouts sharing a server do not drop each other's):
    records per second, peak memory (the process's max RSS);
 3. the same archive again: everything is found stored (the deduplicating pass);
 4. the anchor: healthkit-to-sqlite (PyPI), installed into a temporary virtualenv, on the same
@@ -21,13 +22,12 @@ import tempfile
 import time
 import venv
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import psycopg
+from _fresh_database import bench_url, create_database  # beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = ROOT / "tests" / "fixtures" / "apple_health" / "gen_export.py"
-DB_NAME = "hx_bench_apple"
 ANCHOR = "healthkit-to-sqlite"
 # Runs a command and prints its peak RSS (KiB) on the last line of stderr.
 MEASURE = (
@@ -37,12 +37,9 @@ MEASURE = (
 
 
 def fresh_database() -> str:
-    parts = urlsplit(os.environ.get("DATABASE_URL", "postgis://postgres@127.0.0.1:5432/healthexport"))
-    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    return urlunsplit(parts._replace(path=f"/{DB_NAME}"))
+    name = f"{urlsplit(os.environ.get('DATABASE_URL', '')).path.strip('/') or 'healthexport'}_bench_apple"
+    create_database(name)
+    return bench_url(name)
 
 
 def measured(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
