@@ -93,13 +93,14 @@ class WorkoutRow:
 
 @dataclass
 class Rows:
-    """What a run of elements makes, by table."""
+    """What a run of elements makes, by table; ``route_points``: of its workouts, in all."""
 
     samples: list[Sample] = field(default_factory=list)
     stages: list[Stage] = field(default_factory=list)
     pressure: list[PressureHalf] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
     workouts: list[WorkoutRow] = field(default_factory=list)
+    route_points: int = 0
 
 
 RouteReader = Callable[[str], list[RoutePoint] | None]
@@ -372,6 +373,7 @@ def add_workout(node: Node, rows: Rows, latest: dt.datetime, read_route: RouteRe
     )
     content = {**fields, "start": start.isoformat(), "end": end.isoformat(), "route_points": len(route)}
     rows.workouts.append(WorkoutRow(external_id, start, fields, route, digest(content)))
+    rows.route_points += len(route)
 
 
 def _optional(attrs: dict[str, str], key: str) -> float | None:

@@ -211,6 +211,7 @@ def _process(apple_import: AppleImport, token: str, progress: Progress | None) -
         stream = export.open(export.xml)
         size = max(export.xml.size, 1)
         rows, pressure, pending, index = Rows(), [], 0, 0
+        chunk_elements = settings.IMPORT_CHUNK_ELEMENTS  # read once: a settings lookup per element costs
 
         def read_route(reference: str) -> list | None:
             member = export.resolve(reference)
@@ -227,7 +228,9 @@ def _process(apple_import: AppleImport, token: str, progress: Progress | None) -
                 continue
             _convert(node, rows, report, latest, read_route)
             pending += 1
-            if pending >= settings.IMPORT_CHUNK_ELEMENTS:
+            # A route point weighs as an element: the workouts of years (all in a row in
+            # export.xml) with their routes are not held at once.
+            if pending + rows.route_points >= chunk_elements:
                 pressure += rows.pressure
                 rows.pressure = []
                 _commit(apple_import, token, loader, rows, index, min(stream.consumed / size, 0.99))
