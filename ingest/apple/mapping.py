@@ -8,6 +8,7 @@ catalog name when the catalog knows it and an unknown metric of the user otherwi
 
 from __future__ import annotations
 
+import functools
 import re
 
 QUANTITY_PREFIX = "HKQuantityTypeIdentifier"
@@ -72,8 +73,10 @@ def snake(identifier: str) -> str:
     return _CAMEL.sub("_", identifier).lower()
 
 
+@functools.lru_cache(maxsize=1024)
 def quantity_metric(hk_type: str) -> str | None:
-    """The metric name of a quantity type; None for a type that is not a quantity type."""
+    """The metric name of a quantity type; None for a type that is not a quantity type
+    (remembered: every record asks, and an export has a few dozen types)."""
     if not hk_type.startswith(QUANTITY_PREFIX):
         return None
     short = hk_type[len(QUANTITY_PREFIX) :]
