@@ -144,7 +144,11 @@ class Loader:
         user_write_lock(self.user_id)
 
     def write(self, rows: Rows) -> None:
-        """The chunk's samples, stages, records and workouts; call in a transaction after ``lock``."""
+        """The chunk's samples, stages, records and workouts, and its refused elements counted;
+        call in a transaction after ``lock``."""
+        for kind, refusal, start in rows.refused:
+            self.report.counts(kind).received += 1
+            self.report.reject(kind, refusal.code, refusal.message, field=refusal.field, startDate=start)
         self._write_samples(rows.samples)
         stages = RowCollector(SLEEP_STAGES)
         for stage in rows.stages:

@@ -93,7 +93,8 @@ class WorkoutRow:
 
 @dataclass
 class Rows:
-    """What a run of elements makes, by table; ``route_points``: of its workouts, in all."""
+    """What a run of elements makes, by table; ``route_points``: of its workouts, in all;
+    ``refused``: the elements refused, as (the type they count under, why, their startDate)."""
 
     samples: list[Sample] = field(default_factory=list)
     stages: list[Stage] = field(default_factory=list)
@@ -101,6 +102,7 @@ class Rows:
     records: list[Record] = field(default_factory=list)
     workouts: list[WorkoutRow] = field(default_factory=list)
     route_points: int = 0
+    refused: list[tuple[str, Refusal, str]] = field(default_factory=list)
 
 
 RouteReader = Callable[[str], list[RoutePoint] | None]

@@ -18,13 +18,14 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -220,26 +221,27 @@ def _process(apple_import: AppleImport, token: str, progress: Progress | None) -
             with export.open(member) as gpx:
                 return read_gpx(gpx)
 
-        for index, node in enumerate(iter_elements(stream), start=1):
-            if index <= done:  # committed by an earlier attempt: only what is paired at the end
-                _collect_pressure(node, pressure, latest)
-                if index % HEARTBEAT_EVERY == 0:
-                    _save(apple_import, token, fraction=min(stream.consumed / size, 0.99))
-                continue
-            _convert(node, rows, report, latest, read_route)
-            pending += 1
-            # A route point weighs as an element: the workouts of years (all in a row in
-            # export.xml) with their routes are not held at once.
-            if pending + rows.route_points >= chunk_elements:
-                pressure += rows.pressure
-                rows.pressure = []
-                _commit(apple_import, token, loader, rows, index, min(stream.consumed / size, 0.99))
-                if progress is not None:
-                    progress(stream.consumed / size)
-                rows, pending = Rows(), 0
-        pressure += rows.pressure
-        rows.pressure = []
-        _commit(apple_import, token, loader, rows, max(index, done), 0.99)
+        with ChunkWriter(_commit) as writer:
+            for index, node in enumerate(iter_elements(stream), start=1):
+                if index <= done:  # committed by an earlier attempt: only what is paired at the end
+                    _collect_pressure(node, pressure, latest)
+                    if index % HEARTBEAT_EVERY == 0:
+                        _save(apple_import, token, fraction=min(stream.consumed / size, 0.99))
+                    continue
+                _convert(node, rows, latest, read_route)
+                pending += 1
+                # A route point weighs as an element: the workouts of years (all in a row in
+                # export.xml) with their routes are not held at once.
+                if pending + rows.route_points >= chunk_elements:
+                    pressure += rows.pressure
+                    rows.pressure = []
+                    writer.submit(apple_import, token, loader, rows, index, min(stream.consumed / size, 0.99))
+                    if progress is not None:
+                        progress(stream.consumed / size)
+                    rows, pending = Rows(), 0
+            pressure += rows.pressure
+            rows.pressure = []
+            writer.submit(apple_import, token, loader, rows, max(index, done), 0.99)
         ecgs = _ecg_records(export, report)
     loader.prepare(Rows())
     with transaction.atomic():
@@ -251,8 +253,8 @@ def _process(apple_import: AppleImport, token: str, progress: Progress | None) -
         progress(1.0)
 
 
-def _convert(node: Node, rows: Rows, report: ImportReport, latest: dt.datetime, read_route: Callable) -> None:
-    """One top-level element into ``rows``; a refused one is counted against its type."""
+def _convert(node: Node, rows: Rows, latest: dt.datetime, read_route: Callable) -> None:
+    """One top-level element into ``rows``; a refused one is noted there, under its type."""
     tag = node.tag
     try:
         if tag == "Record":
@@ -267,8 +269,54 @@ def _convert(node: Node, rows: Rows, report: ImportReport, latest: dt.datetime, 
             add_other(node, rows)
     except Refusal as exc:
         kind = {"Record": node.attrs.get("type", "")[:100], "Workout": "workouts"}.get(tag, ACTIVITY_SUMMARIES)
-        report.counts(kind).received += 1
-        report.reject(kind, exc.code, exc.message, field=exc.field, startDate=node.attrs.get("startDate", "")[:40])
+        rows.refused.append((kind, exc, node.attrs.get("startDate", "")[:40]))
+
+
+class ChunkWriter:
+    """Commits chunks in a thread of its own while the next chunk is read: the database stores
+    one (COPY, rollups, commit: a third of an import's time) while this thread parses the next.
+
+    The thread works on this thread's database connection, never both at once: ``submit`` waits
+    for the chunk before, and the caller touches no database until the ``with`` block ends,
+    which waits for the last one. Only this writer changes the loader and its report. At most
+    one chunk is being written while the next is read: memory holds two chunks.
+    """
+
+    def __init__(self, commit: Callable[..., None]):
+        self._commit = commit
+        self._connection = connections[DEFAULT_DB_ALIAS]
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> ChunkWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc_info: object) -> None:
+        # Leaving on an error of the reader: the chunk being written ends first, its own error aside.
+        self._wait(raise_error=kind is None)
+
+    def submit(self, *args: Any) -> None:
+        """Write a chunk (``commit(*args)``) once the one before is written; its error is raised here."""
+        self._wait(raise_error=True)
+        self._connection.inc_thread_sharing()
+        self._thread = threading.Thread(target=self._run, args=args, name="apple-import-writer")
+        self._thread.start()
+
+    def _run(self, *args: Any) -> None:
+        connections[DEFAULT_DB_ALIAS] = self._connection
+        try:
+            self._commit(*args)
+        except BaseException as exc:  # raised in the reader's thread, by the next submit or the end
+            self._error = exc
+
+    def _wait(self, *, raise_error: bool) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+            self._connection.dec_thread_sharing()
+        error, self._error = self._error, None
+        if error is not None and raise_error:
+            raise error
 
 
 def _collect_pressure(node: Node, pressure: list, latest: dt.datetime) -> None:
