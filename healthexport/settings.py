@@ -349,7 +349,7 @@ IMPORTS_PER_DAY = env.int("IMPORTS_PER_DAY", default=5)
 IMPORT_STALE_AFTER_SECONDS = env.int("IMPORT_STALE_AFTER_SECONDS", default=120)
 IMPORT_MAX_ATTEMPTS = env.int("IMPORT_MAX_ATTEMPTS", default=3)
 IMPORT_RETRY_SECONDS = env.int("IMPORT_RETRY_SECONDS", default=30)
-# Top-level XML elements per committed chunk (a route point counts as one): bounds memory, and
+# Top-level XML elements per committed chunk (a route point or heartbeat counts as one): bounds memory, and
 # what a retry may have to redo.
 IMPORT_CHUNK_ELEMENTS = env.int("IMPORT_CHUNK_ELEMENTS", default=20_000)
 # The task queue: a table in our own database, worked by `manage.py db_worker` (scripts/run.sh).

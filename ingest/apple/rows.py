@@ -93,7 +93,8 @@ class WorkoutRow:
 
 @dataclass
 class Rows:
-    """What a run of elements makes, by table; ``route_points``: of its workouts, in all;
+    """What a run of elements makes, by table; ``held``: the route points and heartbeats in it
+    (a chunk counts them as elements: thousands of HRV records or workouts come in a row);
     ``refused``: the elements refused, as (the type they count under, why, their startDate)."""
 
     samples: list[Sample] = field(default_factory=list)
@@ -101,7 +102,7 @@ class Rows:
     pressure: list[PressureHalf] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
     workouts: list[WorkoutRow] = field(default_factory=list)
-    route_points: int = 0
+    held: int = 0
     refused: list[tuple[str, Refusal, str]] = field(default_factory=list)
 
 
@@ -228,6 +229,7 @@ def _add_beats(node: Node, kind: str, start: dt.datetime, source: str, rows: Row
         key = f"{start.isoformat()}|{source}"[:128]
         payload = {"type": kind, "startDate": node.attrs.get("startDate"), **_source(node.attrs), "beats": beats}
         rows.records.append(Record("apple_hrv_beats", "apple_hrv_beats", key, start, payload))
+        rows.held += len(beats)
 
 
 def _whole_record(node: Node, kind: str, start: dt.datetime | None) -> Record:
@@ -375,7 +377,7 @@ def add_workout(node: Node, rows: Rows, latest: dt.datetime, read_route: RouteRe
     )
     content = {**fields, "start": start.isoformat(), "end": end.isoformat(), "route_points": len(route)}
     rows.workouts.append(WorkoutRow(external_id, start, fields, route, digest(content)))
-    rows.route_points += len(route)
+    rows.held += len(route)
 
 
 def _optional(attrs: dict[str, str], key: str) -> float | None:

@@ -230,9 +230,9 @@ def _process(apple_import: AppleImport, token: str, progress: Progress | None) -
                     continue
                 _convert(node, rows, latest, read_route)
                 pending += 1
-                # A route point weighs as an element: the workouts of years (all in a row in
-                # export.xml) with their routes are not held at once.
-                if pending + rows.route_points >= chunk_elements:
+                # A route point or heartbeat weighs as an element: the workouts or HRV records
+                # of years (each kind in a row in export.xml) are not held at once.
+                if pending + rows.held >= chunk_elements:
                     pressure += rows.pressure
                     rows.pressure = []
                     writer.submit(apple_import, token, loader, rows, index, min(stream.consumed / size, 0.99))
