@@ -24,6 +24,8 @@ class SampleRow(NamedTuple):
     unit: str
     utc_offset: int
     context: str
+    source_version: str  # of the writing app, and the measuring device: known for Apple Health imports
+    device: str
 
 
 class BloodPressureRow(NamedTuple):

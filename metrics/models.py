@@ -106,6 +106,12 @@ class Sample(partitions.PartitionedModel):
     unit = models.CharField(max_length=32)
     utc_offset = models.SmallIntegerField(help_text="Minutes east of UTC, as the phone sent it.")
     context = models.CharField(max_length=64, blank=True, default="")
+    source_version = models.CharField(
+        max_length=64, blank=True, db_default="", help_text="The writing app's version (Apple Health imports)."
+    )
+    device = models.CharField(
+        max_length=255, blank=True, db_default="", help_text="The device that measured it (Apple Health imports)."
+    )
     ingestion_id = models.BigIntegerField(help_text="The ingestion that last stored or changed this row.")
 
     objects = SampleQuerySet.as_manager()

@@ -209,6 +209,8 @@ class Loader:
                 sample.unit,
                 sample.offset,
                 sample.context,
+                sample.version,
+                sample.device,
             )
             by_metric[(metric_id,)].append((row, counts))
         return by_metric

@@ -102,8 +102,19 @@ def workout_name(activity_type: str) -> str:
 
 
 _DEVICE_POINTER = re.compile(r"<<HKDevice: 0x[0-9a-fA-F]+>, ?")
+_DEVICE_PREFIX = "<<HKDevice: 0x"
 
 
 def device_description(device: str) -> str:
-    """The device attribute without the per-record memory address (``<<HKDevice: 0x…>,``)."""
+    """The device attribute without the per-record memory address (``<<HKDevice: 0x…>,``).
+
+    Every record has one (a million a year): the usual form is cut at the address's end, and
+    the description that remains, the same for most records, is looked up once."""
+    if device.startswith(_DEVICE_PREFIX) and (end := device.find(">,", len(_DEVICE_PREFIX))) != -1:
+        return _described(device[end + 2 :])
     return _DEVICE_POINTER.sub("", device).rstrip(">").strip()[:255]
+
+
+@functools.lru_cache(maxsize=256)
+def _described(rest: str) -> str:
+    return rest.rstrip(">").strip()[:255]

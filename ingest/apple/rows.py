@@ -47,6 +47,8 @@ class Sample:
     unit: str
     offset: int
     context: str
+    version: str = ""  # of the writing app
+    device: str = ""
 
 
 @dataclass(slots=True)
@@ -169,6 +171,11 @@ def _source(attrs: dict[str, str]) -> dict[str, str]:
     }
 
 
+def _made_by(attrs: dict[str, str]) -> tuple[str, str]:
+    """A sample's app version and device (see ``_source``)."""
+    return attrs.get("sourceVersion", "")[:64], mapping.device_description(attrs.get("device", ""))
+
+
 def add_record(node: Node, rows: Rows, latest: dt.datetime) -> None:
     """A ``Record``: a quantity sample, a sleep stage, half a blood pressure reading, or kept whole."""
     attrs = node.attrs
@@ -191,16 +198,20 @@ def add_record(node: Node, rows: Rows, latest: dt.datetime) -> None:
     elif kind == mapping.STAND_HOUR:
         stood = 1.0 if (value or "").endswith("Stood") else 0.0
         context = (value or "").removeprefix("HKCategoryValueAppleStandHour")[:64]
-        rows.samples.append(Sample(kind, "apple_stand_hour", start, end, source, stood, "count", offset, context))
+        made_by = _made_by(attrs)
+        rows.samples.append(
+            Sample(kind, "apple_stand_hour", start, end, source, stood, "count", offset, context, *made_by)
+        )
         return
     elif kind in mapping.DURATION_CATEGORIES:
         metric, seconds_per_unit = mapping.DURATION_CATEGORIES[kind]
         qty = (end - start).total_seconds() / seconds_per_unit
         unit = "min" if seconds_per_unit == 60 else "s"
-        rows.samples.append(Sample(kind, metric, start, end, source, qty, unit, offset, ""))
+        rows.samples.append(Sample(kind, metric, start, end, source, qty, unit, offset, "", *_made_by(attrs)))
         return
     elif kind in mapping.COUNT_CATEGORIES:
-        rows.samples.append(Sample(kind, mapping.COUNT_CATEGORIES[kind], start, end, source, 1.0, "count", offset, ""))
+        metric = mapping.COUNT_CATEGORIES[kind]
+        rows.samples.append(Sample(kind, metric, start, end, source, 1.0, "count", offset, "", *_made_by(attrs)))
         return
     else:
         metric = mapping.quantity_metric(kind)
@@ -210,7 +221,7 @@ def add_record(node: Node, rows: Rows, latest: dt.datetime) -> None:
             metadata = node.metadata() if node.children else {}
             context = MOTION_CONTEXT.get(metadata.get("HKMetadataKeyHeartRateMotionContext", ""), "")
             context = context or MEAL_TIME.get(metadata.get("HKBloodGlucoseMealTime", ""), "")
-            rows.samples.append(Sample(kind, metric, start, end, source, qty, unit, offset, context))
+            rows.samples.append(Sample(kind, metric, start, end, source, qty, unit, offset, context, *_made_by(attrs)))
             if node.children:
                 _add_beats(node, kind, start, source, rows)
             return

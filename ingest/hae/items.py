@@ -258,7 +258,9 @@ def _quantity_item(raw: msgspec.Raw, metric: MetricContext) -> SampleRow:
         raise ItemError("out_of_range", f"Min {low:g} is above Max {high:g}", "Min")
     context = _context(item)
     source = parse_text(item.source, "source")
-    return _new_row(SampleRow, (metric.metric_id, start, source, end, qty, low, high, metric.units, offset, context))
+    return _new_row(
+        SampleRow, (metric.metric_id, start, source, end, qty, low, high, metric.units, offset, context, "", "")
+    )
 
 
 # A named tuple made from a tuple, without the call of its ``__new__`` (a Python function): the

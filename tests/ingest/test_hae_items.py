@@ -52,6 +52,8 @@ def test_quantity_items_become_sample_rows_in_the_canonical_unit():
             unit="mi",
             utc_offset=-420,
             context="",
+            source_version="",
+            device="",
         )
     ]
 
@@ -138,7 +140,7 @@ def test_a_rendered_sample_decodes_to_the_row_it_came_from():
     start = dt.datetime(2024, 9, 3, 4, 15, tzinfo=UTC)
     stored = StoredSample(start, None, 120, 60.0, 50.0, 71.0, "Watch", "")
     (row,) = render_then_decode("heart_rate", "count/min", stored, "count/min")
-    assert row == SampleRow(7, start, "Watch", None, 60.0, 50.0, 71.0, "count/min", 120, "")
+    assert row == SampleRow(7, start, "Watch", None, 60.0, 50.0, 71.0, "count/min", 120, "", "", "")
     glucose = StoredSample(start, None, 0, 95.0, None, None, "Meter", "Before Meal")
     (row,) = render_then_decode("blood_glucose", "mg/dL", glucose, "mg/dL")
     assert row.context == "Before Meal"

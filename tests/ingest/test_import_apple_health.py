@@ -68,6 +68,17 @@ def test_it_stores_values_in_the_units_of_post_v1_ingest(alice):
     assert stages == {"In Bed", "Asleep", "Awake", "Core", "Deep", "REM"}
 
 
+@pytest.mark.embedded
+def test_a_sample_keeps_the_version_of_its_source_and_its_device(alice):
+    run(str(SMALL_ZIP), "--user", "alice")
+    heart_rate = Sample.objects.filter(user=alice, metric__name="heart_rate").order_by("start").first()
+    assert heart_rate.source.startswith("Anna") and heart_rate.source_version == "10.1"
+    # Without the per-record memory address of the export's text.
+    assert (
+        heart_rate.device == "name:Apple Watch, manufacturer:Apple Inc., model:Watch, hardware:Watch6,2, software:10.1"
+    )
+
+
 def test_importing_the_same_archive_again_stores_nothing(alice):
     run(str(SMALL_ZIP), "--user", "alice")
     rows = Sample.objects.filter(user=alice).count()

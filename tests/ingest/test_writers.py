@@ -36,7 +36,7 @@ def flights():
 
 
 def sample(metric: MetricType, minute: int, qty: float) -> SampleRow:
-    return SampleRow(metric.id, T0 + minute * MINUTE, "iPhone", None, qty, None, None, "count", 120, "")
+    return SampleRow(metric.id, T0 + minute * MINUTE, "iPhone", None, qty, None, None, "count", 120, "", "", "")
 
 
 def stored(user) -> list[tuple]:
