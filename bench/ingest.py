@@ -135,6 +135,17 @@ class Figure:
         return f"({min(self.runs):.2f}-{max(self.runs):.2f})"
 
 
+def wait_until_serving(port: int, seconds: float = 30) -> None:
+    """Until the server on ``port`` answers /health (gunicorn imports the app first)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+
+
 def rss_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -207,12 +218,7 @@ def main() -> None:
     )  # fmt: skip
     first, resend, floors = Figure([]), Figure([]), Figure([])
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_until_serving(PORT)
         worker = worker_pid(server.pid)
         rss_before = rss_kib(worker, "VmRSS")
         for key in keys:

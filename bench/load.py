@@ -32,7 +32,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -329,12 +328,7 @@ def main() -> None:
     )  # fmt: skip
     rates, p50s, p99s, sample_rates = [], [], [], []
     try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{PORT}/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+        bench_ingest.wait_until_serving(PORT)
         # Warm every worker thread (imports, connections, the metric types) before timing.
         load(create_keys(args.in_flight, -1), 1, args.in_flight)
         for run in range(args.runs):

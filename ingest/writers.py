@@ -224,12 +224,9 @@ def _rows_in_ranges(spec: TableSpec, user_id: int, ranges: list[tuple[tuple, Any
     params = [user_id, min(first for _, first, _ in ranges), max(last for _, _, last in ranges)]
     for group, first, last in ranges:
         params.extend((*group, first, last))
+    if connection.vendor == "postgresql":
+        return _binary_rows(sql, params, prepare=True)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # In binary: a timestamp arrives as a number instead of text to parse.
-            binary = psycopg.Cursor(cursor.connection)
-            binary.execute(sql, params, binary=True, prepare=True)
-            return binary.fetchall()
         cursor.execute(
             sql, [connection.ops.adapt_datetimefield_value(p) if isinstance(p, datetime) else p for p in params]
         )
@@ -255,17 +252,19 @@ def _converted(model: type[models.Model], names: Sequence[str], records: list[tu
 
 
 def _records(queryset: models.QuerySet) -> Iterable[tuple]:
-    """The rows of a ``values_list`` queryset (one range or batch of keys: bounded).
-
-    On PostgreSQL they are fetched in binary: a timestamp arrives as a number instead of text to
-    parse, a third of the cost per row (comparing a re-sent year reads 237k rows).
-    """
+    """The rows of a ``values_list`` queryset (one range or batch of keys: bounded), in binary on
+    PostgreSQL."""
     if connection.vendor != "postgresql":
         return queryset
-    sql, params = queryset.query.sql_with_params()
+    return _binary_rows(*queryset.query.sql_with_params())
+
+
+def _binary_rows(sql: str, params: Sequence[Any], *, prepare: bool = False) -> list[tuple]:
+    """A query's rows fetched in binary on PostgreSQL: a timestamp arrives as a number instead of
+    text to parse, a third of the cost per row (comparing a re-sent year reads 237k rows)."""
     with connection.cursor() as cursor:
         binary = psycopg.Cursor(cursor.connection)
-        binary.execute(sql, params, binary=True)
+        binary.execute(sql, params, binary=True, prepare=prepare)
         return binary.fetchall()
 
 
