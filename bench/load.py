@@ -128,22 +128,28 @@ class Client:
         return seconds
 
 
-def load(keys: list[str], hours: int, in_flight: int) -> tuple[float, list[float]]:
-    """Every user's exports, hour after hour, ``in_flight`` at a time: (seconds, latencies)."""
+def load(keys: list[str], hours: int, in_flight: int) -> tuple[float, list[float], list[int]]:
+    """Every user's exports, hour after hour, ``in_flight`` at a time: (seconds, latencies, how
+    many requests each connection sent). A connection that sent fewer waited longer for its
+    answers: its worker had more requests in flight than the others."""
     jobs: queue.Queue = queue.Queue()
     for hour in range(hours):
         for user, key in enumerate(keys):
             jobs.put((hourly_export(user, hour), key))
     latencies: list[float] = []
     failures: list[Exception] = []
+    sent: list[int] = []
 
     def worker() -> None:
         client = Client()
+        count = 0
         while True:
             try:
                 body, key = jobs.get_nowait()
             except queue.Empty:
+                sent.append(count)
                 return
+            count += 1
             try:
                 latencies.append(client.post(body, key))
             except Exception as exc:  # reported after the run, which stops at once
@@ -158,7 +164,7 @@ def load(keys: list[str], hours: int, in_flight: int) -> tuple[float, list[float
         thread.join()
     if failures:
         raise failures[0]
-    return time.perf_counter() - started, latencies
+    return time.perf_counter() - started, latencies, sent
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -332,14 +338,14 @@ def main() -> None:
         # Warm every worker thread (imports, connections, the metric types) before timing.
         load(create_keys(args.in_flight, -1), 1, args.in_flight)
         for run in range(args.runs):
-            seconds, latencies = load(keys[run], args.hours, args.in_flight)
+            seconds, latencies, sent = load(keys[run], args.hours, args.in_flight)
             rates.append(len(latencies) / seconds)
             p50s.append(percentile(latencies, 0.5) * 1000)
             p99s.append(percentile(latencies, 0.99) * 1000)
             sample_rates.append(samples / seconds)
             print(
                 f"run {run + 1}: {rates[-1]:5.1f} req/s, p50 {p50s[-1]:5.0f} ms, p99 {p99s[-1]:5.0f} ms,"
-                f" {sample_rates[-1]:7.0f} samples/s"
+                f" {sample_rates[-1]:7.0f} samples/s, {min(sent)}-{max(sent)} requests per connection"
             )
     finally:
         server.terminate()

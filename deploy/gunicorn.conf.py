@@ -14,7 +14,7 @@ read_dotenv()
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-worker_class = "gthread"
+worker_class = "healthexport.gunicorn_worker.FreeThreadWorker"
 # A 30+ MB backfill export takes seconds to store; don't kill the worker mid-transaction.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "300"))
 graceful_timeout = 30
@@ -96,6 +96,9 @@ def when_ready(server):
 
 
 def post_worker_init(worker):
+    from healthexport.lib.warm import warm_and_freeze
+
+    warm_and_freeze()
     if METRICS_PORT:
         # No /metrics view is scraped in the workers: refresh the database gauges in a thread.
         from healthexport.lib.prometheus import start_gauge_refresh_thread

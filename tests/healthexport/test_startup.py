@@ -100,3 +100,18 @@ def test_ingest_is_503_when_the_database_is_unreachable():
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer["status"] == 503
     assert answer["body"]["error"]["code"] == "service_unavailable"
+
+
+def test_a_warmed_worker_has_its_views_imported_and_its_objects_out_of_the_collectors_sight():
+    # A fresh interpreter, as a gunicorn worker is when deploy/gunicorn.conf.py warms it.
+    result = run_django(
+        "import gc, sys\n"
+        "before = 'ingest.views' in sys.modules\n"
+        "from healthexport.lib.warm import warm_and_freeze\n"
+        "warm_and_freeze()\n"
+        "print(before, 'ingest.views' in sys.modules, gc.get_freeze_count() > 50_000, len(gc.get_objects()) < 5_000)",
+        SECRET_KEY="test-only-secret",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True", "True", "True"]
