@@ -17,6 +17,7 @@ from audit.instrumentation import AUDIT_WRITE_FAILURES
 from audit.models import AuditEvent
 from healthexport.lib import partitions
 from healthexport.lib.http import client_ip
+from healthexport.lib.inserts import insert_new
 
 logger = logging.getLogger(__name__)
 USER_AGENT_MAX = 256
@@ -75,15 +76,16 @@ def record_event(
         if actor is None and api_key is None:
             actor_username = command.actor_username
     target_type, target_id, label = _target_fields(target)
+    actor_key_prefix = getattr(api_key, "prefix", "") or ""
     try:
-        return AuditEvent.objects.create(
+        event = AuditEvent(
             occurred_at=occurred_at or timezone.now(),
             action=action,
             actor_user_id=getattr(actor, "pk", None),
             actor_username=getattr(actor, "username", "") or actor_username,
             actor_api_key_id=getattr(api_key, "pk", None),
-            actor_key_prefix=getattr(api_key, "prefix", "") or "",
-            key_prefix=_concerned_key(api_key, target, metadata),
+            actor_key_prefix=actor_key_prefix,
+            key_prefix=_concerned_key(api_key, target, metadata) or actor_key_prefix,
             target_type=target_type,
             target_id=target_id,
             target_label=(target_label or label)[:LABEL_MAX],
@@ -93,11 +95,13 @@ def record_event(
             request_id=getattr(request, "request_id", "") if request is not None else "",
             metadata=metadata,
         )
+        insert_new(event)  # what AuditEvent.save() adds, the key_prefix fallback, is above
     except Exception:
         # The caller's change rolls back with it (no change without its event); operators see the count.
         AUDIT_WRITE_FAILURES.inc()
         logger.error("audit event %s could not be written", action)
         raise
+    return event
 
 
 @dataclass(frozen=True)

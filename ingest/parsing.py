@@ -83,13 +83,27 @@ def latest_plausible() -> dt.datetime:
     return latest
 
 
+# Date texts read lately → (instant, offset): the metrics of an export mostly share their items'
+# times (each minute or hour of the day), so most texts are read once, not once per metric.
+# Emptied when full; shared by the threads of a worker (one dict operation at a time).
+RECENT_DATES = 4096
+_recent_dates: dict[str, tuple[dt.datetime, int]] = {}
+
+
 def parse_instant(value: object, field: str) -> tuple[dt.datetime, int]:
     """``2024-09-03 06:15:00 -0700``, 12-hour forms, ISO-8601 → (UTC instant, offset minutes)."""
     if not isinstance(value, str):
         raise ItemError("invalid_date", f"{field} must be a date string, got {type(value).__name__}", field)
-    parsed = _parse_datetime_text(value)
+    parsed = _recent_dates.get(value)
     if parsed is None:
-        raise ItemError("invalid_date", f"{field} {value[:40]!r} is not a date like '2024-09-03 06:15:00 -0700'", field)
+        parsed = _parse_datetime_text(value)
+        if parsed is None:
+            raise ItemError(
+                "invalid_date", f"{field} {value[:40]!r} is not a date like '2024-09-03 06:15:00 -0700'", field
+            )
+        if len(_recent_dates) >= RECENT_DATES:
+            _recent_dates.clear()
+        _recent_dates[value] = parsed
     if not EARLIEST <= parsed[0] <= latest_plausible():
         raise ItemError("out_of_range", f"{field} {value[:40]!r} is before 1970 or after tomorrow", field)
     return parsed

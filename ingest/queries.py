@@ -90,15 +90,15 @@ _FIRST_PROCESSED = (
 
 def first_processed_with_body(*, user_id: int, digest: str) -> Ingestion | None:
     """The first export of the user with this body (SHA-256) that was answered 200, if any."""
-    processed = Ingestion.objects.filter(user_id=user_id, status__in=Ingestion.ANSWERED_OK).defer("body")
     if connection.vendor != "postgresql":
+        processed = Ingestion.objects.filter(user_id=user_id, status__in=Ingestion.ANSWERED_OK).defer("body")
         return processed.filter(body_sha256=digest).order_by("received_at").first()
     with connection.cursor() as cursor:
         prepared = psycopg.Cursor(cursor.connection)
         found = prepared.execute(_FIRST_PROCESSED, [user_id, digest], prepare=True).fetchone()
-    if found is None:
+    if found is None:  # nearly always: building the ORM's query alone cost 4x the statement
         return None
-    return processed.get(pk=found[0], received_at=found[1])
+    return Ingestion.objects.defer("body").get(pk=found[0], received_at=found[1])
 
 
 def processed_body_size_seen(*, user_id: int, size: int) -> bool:

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from healthexport.lib.errors import ApiError, IdempotencyKeyReused, InvalidJson, InvalidPayload
+from healthexport.lib.inserts import insert_new
 from ingest.body import Body, body_size, held, taken
 from ingest.hae.document import (
     MetricHeader,
@@ -162,7 +163,7 @@ def ingestion_record_duplicate(
 ) -> dict[str, Any]:
     """A re-sent export: recorded and audited, no sample touched, the first answer repeated."""
     with transaction.atomic():
-        ingestion = Ingestion.objects.create(
+        ingestion = Ingestion(
             user=user,
             api_key=api_key,
             body_sha256=digest,
@@ -170,6 +171,7 @@ def ingestion_record_duplicate(
             automation=automation,
             request_id=getattr(request, "request_id", ""),
         )
+        insert_new(ingestion)
         return _finish_as_duplicate(ingestion, first, request)
 
 
@@ -190,7 +192,7 @@ def ingestion_store_raw(
     # parameter of its own (``_write_body``), in the same transaction.
     inline = connection.vendor != "postgresql" or len(compressed) <= INLINE_BODY_BYTES
     with nullcontext() if inline else transaction.atomic():
-        ingestion = Ingestion.objects.create(
+        ingestion = Ingestion(
             user=user,
             api_key=api_key,
             body=compressed if inline else None,
@@ -201,6 +203,7 @@ def ingestion_store_raw(
             automation=automation or {},
             request_id=getattr(request, "request_id", ""),
         )
+        insert_new(ingestion)
         if not inline:
             _write_body(ingestion, compressed)
     return ingestion
@@ -536,17 +539,31 @@ def metric_types_for(*, user_id: int, names: list[str]) -> dict[str, MetricType 
     return answer | shared | owned
 
 
+_TYPE_COLUMNS = ("id", "name", "owner_id", "unit", "aggregation")
+
+
 def _stored_types(user_id: int, names: list[str]) -> dict[str, MetricType]:
     """The types these names have already, as ``metric_types_for`` would choose them: the shared
     one, else (for a name outside the catalog) the user's own.
 
-    A raw query: every export asks this, and compiling the ORM's filter cost more than running it."""
+    Written out: every export asks this, and compiling the ORM's filter cost more than running
+    it. On PostgreSQL the names go as one array, so that the statement is the same for any
+    number of names and is prepared once per connection."""
     table = connection.ops.quote_name(MetricType._meta.db_table)
-    types = MetricType.objects.raw(
-        f"SELECT id, name, owner_id, unit, aggregation FROM {table}"  # noqa: S608 (our own table name)
-        f" WHERE (owner_id IS NULL OR owner_id = %s) AND name IN ({', '.join(['%s'] * len(names))})",
-        [user_id, *names],
-    )
+    select = f"SELECT {', '.join(_TYPE_COLUMNS)} FROM {table}"  # noqa: S608 (our own names)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            records = psycopg.Cursor(cursor.connection).execute(
+                f"{select} WHERE (owner_id IS NULL OR owner_id = %s) AND name = ANY(%s)",
+                [user_id, names],
+                prepare=True,
+            )
+            types = [MetricType.from_db(connection.alias, _TYPE_COLUMNS, record) for record in records]
+    else:
+        types = MetricType.objects.raw(
+            f"{select} WHERE (owner_id IS NULL OR owner_id = %s) AND name IN ({', '.join(['%s'] * len(names))})",
+            [user_id, *names],
+        )
     shared, owned = {}, {}
     for metric_type in types:
         (shared if metric_type.owner_id is None else owned)[metric_type.name] = metric_type
