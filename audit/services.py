@@ -17,7 +17,7 @@ from audit.instrumentation import AUDIT_WRITE_FAILURES
 from audit.models import AuditEvent
 from healthexport.lib import partitions
 from healthexport.lib.http import client_ip
-from healthexport.lib.inserts import insert_new
+from healthexport.lib.statements import insert_new
 
 logger = logging.getLogger(__name__)
 USER_AGENT_MAX = 256

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import psycopg
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum, TextField, Value
@@ -17,6 +16,7 @@ from accounts.models import ApiKey
 from healthexport.lib.cache import cache_delete, cache_get, cache_set
 from healthexport.lib.cursors import Page, decode_cursor, encode_cursor
 from healthexport.lib.errors import NotFound
+from healthexport.lib.statements import execute_prepared
 from ingest.models import Ingestion
 from metrics.queries import metric_totals
 
@@ -93,9 +93,7 @@ def first_processed_with_body(*, user_id: int, digest: str) -> Ingestion | None:
     if connection.vendor != "postgresql":
         processed = Ingestion.objects.filter(user_id=user_id, status__in=Ingestion.ANSWERED_OK).defer("body")
         return processed.filter(body_sha256=digest).order_by("received_at").first()
-    with connection.cursor() as cursor:
-        prepared = psycopg.Cursor(cursor.connection)
-        found = prepared.execute(_FIRST_PROCESSED, [user_id, digest], prepare=True).fetchone()
+    found = execute_prepared(_FIRST_PROCESSED, [user_id, digest])
     if found is None:  # nearly always: building the ORM's query alone cost 4x the statement
         return None
     return Ingestion.objects.defer("body").get(pk=found[0], received_at=found[1])

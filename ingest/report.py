@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 # (metric name or "workouts", items of it done, items of it in all): how import_export draws its progress bar.
@@ -21,7 +21,9 @@ class Counts:
     rejected: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        # Not dataclasses.asdict, which deep-copies each value: a tenth of a millisecond per
+        # metric, for every export's answer.
+        return dict(vars(self))
 
 
 @dataclass

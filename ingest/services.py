@@ -21,11 +21,9 @@ import logging
 import re
 import unicodedata
 import zlib
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import Length
@@ -34,7 +32,7 @@ from django.utils import timezone
 
 from audit.services import record_event
 from healthexport.lib.errors import ApiError, IdempotencyKeyReused, InvalidJson, InvalidPayload
-from healthexport.lib.inserts import insert_new
+from healthexport.lib.statements import execute_prepared, insert_new, server_bound_cursor
 from ingest.body import Body, body_size, held, taken
 from ingest.hae.document import (
     MetricHeader,
@@ -73,9 +71,6 @@ ITEMS_PER_CHUNK = 10_000
 # smaller one (an hourly sync) is compared with the table with the others, which costs less
 # than asking whether its span holds anything.
 STREAM_MIN_ITEMS = 1000
-# Compressed bodies up to this size are sent with the export's row (as escaped text), larger
-# ones as a binary parameter after it.
-INLINE_BODY_BYTES = 64 * 1024
 # pg_advisory_xact_lock(namespace, user id): one export per user at a time.
 INGEST_LOCK_NAMESPACE = 72_011
 
@@ -186,43 +181,25 @@ def ingestion_store_raw(
     request: HttpRequest | None,
     automation: dict[str, str] | None = None,
 ) -> Ingestion:
-    """Commit the raw body before processing (compressed outside any transaction: it is slow)."""
+    """Commit the raw body before processing (compressed outside any transaction: it is slow).
+
+    The instance does not keep the bytes (a deferred field: read back if asked for), so they are
+    not held in memory while the export is processed."""
     compressed = zlib.compress(held(body), 1)
-    # A small body goes with the row, one statement (an hourly sync); a large one as a binary
-    # parameter of its own (``_write_body``), in the same transaction.
-    inline = connection.vendor != "postgresql" or len(compressed) <= INLINE_BODY_BYTES
-    with nullcontext() if inline else transaction.atomic():
-        ingestion = Ingestion(
-            user=user,
-            api_key=api_key,
-            body=compressed if inline else None,
-            body_sha256=digest,
-            body_size=body_size(body),
-            content_encoding=content_encoding,
-            idempotency_key=idempotency_key[:255],
-            automation=automation or {},
-            request_id=getattr(request, "request_id", ""),
-        )
-        insert_new(ingestion)
-        if not inline:
-            _write_body(ingestion, compressed)
-    return ingestion
-
-
-def _write_body(ingestion: Ingestion, compressed: bytes) -> None:
-    """The body as a binary parameter: Django binds parameters into the SQL text, which would
-    send a 5 MB body as 10 MB of escaped text (5x the time, and ~30 MB of transient copies);
-    for a few KB that costs less than a second statement.
-
-    The instance does not keep the bytes (a deferred field: read back if asked for), so they
-    are not held in memory while the export is processed."""
-    table = connection.ops.quote_name(Ingestion._meta.db_table)
-    with connection.cursor() as cursor:
-        psycopg.Cursor(cursor.connection).execute(
-            f"UPDATE {table} SET body = %b WHERE id = %s AND received_at = %s",  # noqa: S608 (our own table name)
-            [compressed, ingestion.pk, ingestion.received_at],
-        )
+    ingestion = Ingestion(
+        user=user,
+        api_key=api_key,
+        body=compressed,
+        body_sha256=digest,
+        body_size=body_size(body),
+        content_encoding=content_encoding,
+        idempotency_key=idempotency_key[:255],
+        automation=automation or {},
+        request_id=getattr(request, "request_id", ""),
+    )
+    insert_new(ingestion)
     del ingestion.body
+    return ingestion
 
 
 def ingestion_process(
@@ -552,8 +529,8 @@ def _stored_types(user_id: int, names: list[str]) -> dict[str, MetricType]:
     table = connection.ops.quote_name(MetricType._meta.db_table)
     select = f"SELECT {', '.join(_TYPE_COLUMNS)} FROM {table}"  # noqa: S608 (our own names)
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            records = psycopg.Cursor(cursor.connection).execute(
+        with server_bound_cursor() as cursor:
+            records = cursor.execute(
                 f"{select} WHERE (owner_id IS NULL OR owner_id = %s) AND name = ANY(%s)",
                 [user_id, names],
                 prepare=True,
@@ -600,11 +577,10 @@ def _save(ingestion: Ingestion, *fields: str) -> None:
     values = [field.get_db_prep_save(getattr(ingestion, field.attname), connection) for field in changed]
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in changed)
     where = f"{quote('id')} = %s AND {quote('received_at')} = %s"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(options.db_table)} SET {assignments} WHERE {where}",  # noqa: S608 (our own names)
-            [*values, ingestion.pk, received_at],
-        )
+    execute_prepared(
+        f"UPDATE {quote(options.db_table)} SET {assignments} WHERE {where}",  # noqa: S608 (our own names)
+        [*values, ingestion.pk, received_at],
+    )
 
 
 def _finish_as_duplicate(ingestion: Ingestion, first: Ingestion, request: HttpRequest | None) -> dict[str, Any]:

@@ -20,9 +20,9 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 import orjson
-import psycopg
 from django.db import connection, models
 
+from healthexport.lib.statements import server_bound_cursor
 from ingest.report import Counts, WorkoutCounts
 from ingest.rows import BloodPressureRow, HealthRecordRow, SampleRow, SleepNightRow, SleepStageRow, TableRow, WorkoutRow
 from metrics.models import (
@@ -262,10 +262,8 @@ def _records(queryset: models.QuerySet) -> Iterable[tuple]:
 def _binary_rows(sql: str, params: Sequence[Any], *, prepare: bool = False) -> list[tuple]:
     """A query's rows fetched in binary on PostgreSQL: a timestamp arrives as a number instead of
     text to parse, a third of the cost per row (comparing a re-sent year reads 237k rows)."""
-    with connection.cursor() as cursor:
-        binary = psycopg.Cursor(cursor.connection)
-        binary.execute(sql, params, binary=True, prepare=prepare)
-        return binary.fetchall()
+    with server_bound_cursor() as cursor:
+        return cursor.execute(sql, params, binary=True, prepare=prepare).fetchall()
 
 
 Writer = Callable[[tuple], None]

@@ -9,13 +9,13 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import psycopg
 from django.conf import settings
 from django.contrib.gis.db import models as gis_models
 from django.db import connection, models
 from django.db.models import F, Q
 
 from healthexport.lib import partitions
+from healthexport.lib.statements import server_bound_cursor
 
 
 class MetricType(models.Model):
@@ -221,15 +221,13 @@ class SampleRollupQuerySet(models.QuerySet):
             f"MIN(COALESCE({quote('min')}, qty)), MAX(COALESCE({quote('max')}, qty)) "
             f"FROM {quote(Sample._meta.db_table)} WHERE {where(start_column)} GROUP BY 1, 2, 3, 4, 5"
         )
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                if any(end - start > LONG_REFRESH for start, end in ranges.values()):
-                    # A year of one metric sorts in memory, not on disk (the default 4 MB spills),
-                    # for the rest of this transaction only.
-                    cursor.execute("SELECT set_config('work_mem', '32MB', true)")
-                # psycopg's own cursor: the statements are prepared from their 5th run (an hourly
-                # sync repeats them), so their plans over the partitions are not made each time.
-                cursor = psycopg.Cursor(cursor.connection)
+        # On PostgreSQL psycopg's own cursor: the statements are prepared from their 5th run (an
+        # hourly sync repeats them), so their plans over the partitions are not made each time.
+        with server_bound_cursor() if connection.vendor == "postgresql" else connection.cursor() as cursor:
+            if connection.vendor == "postgresql" and any(end - start > LONG_REFRESH for start, end in ranges.values()):
+                # A year of one metric sorts in memory, not on disk (the default 4 MB spills),
+                # for the rest of this transaction only.
+                cursor.execute("SELECT set_config('work_mem', '32MB', true)")
             cursor.execute(delete, params)
             cursor.execute(insert, params)
 

@@ -1,11 +1,11 @@
-"""insert_new: one new row written as Model.save() writes it, by a statement built once."""
+"""healthexport.lib.statements: one new row written as Model.save() writes it, by a statement built once."""
 
 from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
 
-from healthexport.lib.inserts import insert_new
+from healthexport.lib.statements import insert_new
 from ingest.models import Ingestion
 from metrics.models import SampleRollup
 
