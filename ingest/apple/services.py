@@ -16,11 +16,13 @@ were made, or at once when the archive is refused: retrying cannot make a hostil
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,8 @@ logger = logging.getLogger(__name__)
 
 # While skipping what is committed, the claim is refreshed every so many elements.
 HEARTBEAT_EVERY = 100_000
+# The collector's thresholds while an import runs (Python's default: 700, 10, 10); see ``_rare_collections``.
+IMPORT_GC_THRESHOLDS = (100_000, 20, 100)
 Progress = Callable[[float], None]
 
 
@@ -153,7 +157,8 @@ def import_attempt(*, import_id: int, progress: Progress | None = None, watchdog
     if outcome != "claimed":
         return outcome
     try:
-        _process(apple_import, token, progress)
+        with _rare_collections():
+            _process(apple_import, token, progress)
     except ImportLost:
         logger.warning("apple import %s was taken over by another attempt", apple_import.public_id)
         return "lost"
@@ -202,6 +207,21 @@ def _claim(import_id: int, token: str, watchdog: bool) -> tuple[str, AppleImport
             tasks.enqueue(import_id, after=now + dt.timedelta(seconds=settings.IMPORT_STALE_AFTER_SECONDS))
     instrumentation.IMPORT_ATTEMPTS.inc()
     return "claimed", apple_import
+
+
+@contextmanager
+def _rare_collections() -> Iterator[None]:
+    """The cyclic garbage collector runs rarely while an import runs. An import makes millions of
+    short-lived objects (elements, rows) and no reference cycles of its own; at Python's default
+    thresholds a 60-day export set off ~1,500 collections, eleven of them full ones over the
+    worker's whole heap (~75 ms each): a fifth of the import's CPU time. Cycles made meanwhile
+    (by the ORM, say) are still collected, only later."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*IMPORT_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def _process(apple_import: AppleImport, token: str, progress: Progress | None) -> None:
