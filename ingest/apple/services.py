@@ -384,7 +384,9 @@ def _write_ecgs(apple_import: AppleImport, token: str, loader: Loader, export: E
         if held >= budget:
             _commit_ecgs(apple_import, token, loader, batch, number)
             batch, held = [], 0
-    if batch:  # only refused files after it: their counts commit with "done" (a resumed attempt reads them again)
+    # Files refused after the last batch count in the report committed with "done" (a resumed
+    # attempt reads them again from ``ecgs_done``).
+    if batch:
         _commit_ecgs(apple_import, token, loader, batch, len(members))
 
 
