@@ -352,6 +352,8 @@ IMPORT_RETRY_SECONDS = env.int("IMPORT_RETRY_SECONDS", default=30)
 # Top-level XML elements per committed chunk (a route point or heartbeat counts as one): bounds memory, and
 # what a retry may have to redo.
 IMPORT_CHUNK_ELEMENTS = env.int("IMPORT_CHUNK_ELEMENTS", default=20_000)
+# ECG voltage samples committed together (an ECG has 15,000-200,000): bounds memory, whatever the number of ECGs.
+IMPORT_ECG_BATCH_SAMPLES = env.int("IMPORT_ECG_BATCH_SAMPLES", default=500_000)
 # The task queue: a table in our own database, worked by `manage.py db_worker` (scripts/run.sh).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 

@@ -354,6 +354,7 @@ class AppleImportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "size",
         "sha256",
         "elements_done",
+        "ecgs_done",
         "error_code",
         "error_message",
         "request_id",

@@ -94,9 +94,10 @@ class AppleImport(models.Model):
     """One Apple Health export.zip to import (POST /v1/imports or ``manage.py import_apple_health``).
 
     A worker of the task queue claims it (``attempts``, ``worker``) and keeps ``heartbeat_at``
-    fresh; every chunk of records commits with ``elements_done`` and ``counts`` in the same
-    transaction, so a retried import resumes exactly where the last commit left it. A running
-    import whose heartbeat went stale lost its worker and is taken over (ingest.apple.services).
+    fresh; every chunk of records commits with ``elements_done`` (a batch of ECGs with
+    ``ecgs_done``) and ``counts`` in the same transaction, so a retried import resumes exactly
+    where the last commit left it. A running import whose heartbeat went stale lost its worker and
+    is taken over (ingest.apple.services).
     """
 
     class Status(models.TextChoices):
@@ -124,6 +125,7 @@ class AppleImport(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     progress = models.FloatField(default=0.0)
     elements_done = models.PositiveBigIntegerField(default=0, help_text="Top-level XML elements committed.")
+    ecgs_done = models.PositiveIntegerField(default=0, help_text="ECG files committed (read after the XML).")
     counts = models.JSONField(default=dict, blank=True)
     error_code = models.CharField(max_length=64, blank=True, default="")
     error_message = models.CharField(max_length=500, blank=True, default="")

@@ -57,9 +57,9 @@ def parse_date(text: str) -> tuple[dt.datetime, int]:
     Remembered for recent texts: in export.xml a record very often starts when the one before it
     ended, or ends when it starts (a year: 1.8 M dates, half of them seen just before).
     """
-    if len(text) == 25 and text[19] == " ":
-        shift, minutes = _utc_offset(text[20:])
-        return (dt.datetime.fromisoformat(text[:19]) - shift).replace(tzinfo=dt.UTC), minutes
+    if len(text) == 25 and text[19] == " " and text[20] in "+-":
+        minutes = _offset_minutes(text[20:])  # checked first: what follows the space is an offset
+        return dt.datetime.fromisoformat(text[:19] + text[20:]).astimezone(dt.UTC), minutes
     local = dt.datetime.fromisoformat(text.strip())
     offset = local.utcoffset()
     if offset is None:
@@ -68,12 +68,12 @@ def parse_date(text: str) -> tuple[dt.datetime, int]:
 
 
 @functools.lru_cache(maxsize=64)
-def _utc_offset(text: str) -> tuple[dt.timedelta, int]:
-    """``-0700`` → (its timedelta, in minutes); ValueError for anything else."""
+def _offset_minutes(text: str) -> int:
+    """``-0700`` → -420; ValueError for anything else."""
     offset = dt.datetime.fromisoformat(f"2000-01-01T00:00:00{text}").utcoffset()
     if offset is None:
         raise ValueError(f"{text!r} is not a UTC offset")
-    return offset, int(offset.total_seconds()) // 60
+    return int(offset.total_seconds()) // 60
 
 
 def _strip_doctype(head: bytes) -> bytes:

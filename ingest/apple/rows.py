@@ -139,6 +139,16 @@ def _when(attrs: dict[str, str], field: str, latest: dt.datetime) -> tuple[dt.da
 
 
 def _interval(attrs: dict[str, str], latest: dt.datetime) -> tuple[dt.datetime, dt.datetime, int]:
+    # Every record has one (a year: 880k): a valid interval is checked at once; only a wrong one
+    # goes through the checks one by one, which say what is wrong with it.
+    try:
+        start, offset = parse_date(attrs["startDate"])
+        end = parse_date(attrs["endDate"])[0]
+    except (KeyError, ValueError, OverflowError):
+        pass
+    else:
+        if EARLIEST <= start <= end <= latest:
+            return start, end, offset
     start, offset = _when(attrs, "startDate", latest)
     end, _ = _when(attrs, "endDate", latest)
     if end < start:
@@ -218,9 +228,11 @@ def add_record(node: Node, rows: Rows, latest: dt.datetime) -> None:
         if metric is not None:
             unit = _text(attrs.get("unit"), "unit", 32)
             qty = mapping.convert_percent(unit, _number(value, "value"))
-            metadata = node.metadata() if node.children else {}
-            context = MOTION_CONTEXT.get(metadata.get("HKMetadataKeyHeartRateMotionContext", ""), "")
-            context = context or MEAL_TIME.get(metadata.get("HKBloodGlucoseMealTime", ""), "")
+            context = ""
+            if node.children:
+                metadata = node.metadata()
+                context = MOTION_CONTEXT.get(metadata.get("HKMetadataKeyHeartRateMotionContext", ""), "")
+                context = context or MEAL_TIME.get(metadata.get("HKBloodGlucoseMealTime", ""), "")
             rows.samples.append(Sample(kind, metric, start, end, source, qty, unit, offset, context, *_made_by(attrs)))
             if node.children:
                 _add_beats(node, kind, start, source, rows)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,34 @@ def generate(out: Path, *args: str) -> Path:
         capture_output=True,
     )
     return out
+
+
+def archive_with_ecgs(path: Path, ecgs: int, samples: int) -> Path:
+    """An export.xml of one record, ``ecgs`` ECG CSVs of ``samples`` samples a minute apart, and
+    one ECG without a readable date (last in name order)."""
+    first = dt.datetime(2023, 11, 4, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=-7)))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as packed:
+        packed.writestr("apple_health_export/export.xml", ONE_RECORD_XML)
+        for n in range(ecgs):
+            recorded = (first + dt.timedelta(minutes=n)).strftime("%Y-%m-%d %H:%M:%S %z")
+            packed.writestr(f"apple_health_export/electrocardiograms/ecg_{n:03}.csv", _ecg_csv(recorded, samples))
+        packed.writestr("apple_health_export/electrocardiograms/ecg_undated.csv", _ecg_csv("yesterday", 100))
+    return path
+
+
+ONE_RECORD_XML = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<HealthData locale="en_US">'
+    b'<Record type="HKQuantityTypeIdentifierHeartRate" sourceName="Watch" unit="count/min" '
+    b'startDate="2023-11-04 07:53:00 -0700" endDate="2023-11-04 07:53:00 -0700" value="61"/>'
+    b"</HealthData>"
+)
+
+
+def _ecg_csv(recorded: str, samples: int) -> bytes:
+    """As the Health app writes one: header lines, then a voltage per line (-300.000, -299.269, …)."""
+    header = f"Name,Alice\nRecorded Date,{recorded}\nClassification,Sinus Rhythm\nSample Rate,512 hertz\n\n"
+    values = "\n".join(f"{(i % 997) * 0.731 - 300:.3f}" for i in range(samples))
+    return (header + "Lead,Lead I\nUnit,µV\n\n" + values + "\n").encode()
 
 
 def adds_up(counts: dict[str, int]) -> bool:

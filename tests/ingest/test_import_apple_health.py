@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import gc
 import zipfile
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from ingest.apple.services import IMPORT_GC_THRESHOLDS, file_sha256, import_attempt, import_create
 from ingest.models import AppleImport
 from metrics.models import BloodPressure, HealthRecord, MetricType, RoutePoint, Sample, SleepStage, Workout
 from tests.ingest.apple_helpers import SMALL_ZIP, adds_up, expected
@@ -110,3 +112,21 @@ def test_it_refuses_an_unknown_user_unless_asked_to_create_it(db):
     with pytest.raises(CommandError, match="nobody"):
         run(str(SMALL_ZIP), "--user", "nobody")
     assert "(new user)" in run(str(SMALL_ZIP), "--user", "nobody", "--create-user")
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize("content", [SMALL_ZIP.read_bytes(), b"<HealthData><Record"], ids=["done", "refused"])
+def test_the_collector_runs_rarely_during_an_import_and_as_before_after_it(alice, tmp_path, content):
+    path = tmp_path / "export.zip"
+    path.write_bytes(content)
+    apple_import = import_create(
+        user=alice, path=path, size=len(content), sha256=file_sha256(path), owns_file=False, enqueue=False
+    )
+    before, seen = gc.get_threshold(), set()
+    import_attempt(import_id=apple_import.pk, progress=lambda _: seen.add(gc.get_threshold()), watchdog=False)
+    apple_import.refresh_from_db()
+    if apple_import.status == "done":
+        assert seen == {IMPORT_GC_THRESHOLDS}
+    else:
+        assert apple_import.error_code == "invalid_xml"
+    assert gc.get_threshold() == before
