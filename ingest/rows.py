@@ -9,6 +9,10 @@ them without knowing which format they came from.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import sys
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -80,17 +84,64 @@ class HealthRecordRow(NamedTuple):
 TableRow = SampleRow | BloodPressureRow | SleepNightRow | SleepStageRow | HealthRecordRow
 
 
+class RoutePoints:
+    """A route's points held as columns of machine numbers until written: ~100 bytes a point
+    instead of ~340 as a tuple of Python floats (a year's 73k points: 7 MB, not 25 MB).
+
+    Iterated, it gives each point as (timestamp, latitude, longitude, altitude, speed, course,
+    horizontal accuracy, vertical accuracy). A missing optional value is held as NaN, which no
+    point can have (JSON has no NaN, and the coordinates' bounds refuse one).
+    """
+
+    __slots__ = ("_extras", "_lon_lat", "_times", "_with_none")
+
+    EXTRAS = 5  # altitude, speed, course, horizontal and vertical accuracy
+
+    def __init__(self) -> None:
+        self._times: list[dt.datetime | None] = []
+        self._lon_lat = array("d")  # longitude, latitude per point: a LineString's WKB order
+        self._extras = array("d")
+        self._with_none: set[int] = set()  # the points with a missing optional value
+
+    def append(self, timestamp: dt.datetime | None, latitude: float, longitude: float, *extras: float | None) -> None:
+        if None in extras:
+            self._with_none.add(len(self._times))
+            extras = tuple(math.nan if value is None else value for value in extras)
+        self._times.append(timestamp)
+        self._lon_lat.extend((longitude, latitude))
+        self._extras.extend(extras)
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def __iter__(self) -> Iterator[tuple]:
+        lon_lat, extras, with_none, width = self._lon_lat, self._extras, self._with_none, self.EXTRAS
+        for at, timestamp in enumerate(self._times):
+            values = extras[at * width : (at + 1) * width]
+            if at in with_none:
+                values = [None if math.isnan(value) else value for value in values]
+            yield (timestamp, lon_lat[2 * at + 1], lon_lat[2 * at], *values)
+
+    def lon_lat_le(self) -> bytes:
+        """Longitude and latitude of every point, as little-endian doubles (a LineString's WKB)."""
+        if sys.byteorder == "little":
+            return self._lon_lat.tobytes()
+        swapped = array("d", self._lon_lat)
+        swapped.byteswap()
+        return swapped.tobytes()
+
+
 @dataclass(slots=True)
 class WorkoutRow:
     """One valid workout: its columns, route points and series, and the hash re-sends compare.
 
     ``route`` holds (timestamp, latitude, longitude, altitude, speed, course, horizontal
-    accuracy, vertical accuracy) per point; ``series`` (kind, seq, start, qty, min, max, unit,
-    source) per element.
+    accuracy, vertical accuracy) per point (``RoutePoints``, or tuples); ``series`` (kind, seq,
+    start, qty, min, max, unit, source) per element.
     """
 
     index: int
     fields: dict[str, Any]
-    route: list[tuple]
+    route: RoutePoints | Sequence[tuple]
     series: list[tuple]
     digest: str
