@@ -13,11 +13,16 @@ Runs of 1-3 are interleaved, so a slow spell of this shared machine hits both si
 are medians of ``--runs`` (3) runs, with their range. Peak memory added is the worker's VmHWM
 after its first request minus its RSS before it. It uses (and drops) its own database, named
 after the one of DATABASE_URL (``<name>_bench_ingest``), and serves on ``BENCH_PORT`` (8097).
+
+``--stages``: instead, the year is ingested once in a fresh process, and each step of the pipeline
+printed with the peak memory added while it ran (over the process before the body was read:
+VmHWM, reset before each step) and its CPU time.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import subprocess
@@ -171,11 +176,80 @@ def post(body: bytes, key: str) -> tuple[float, dict]:
     return time.perf_counter() - started, answer
 
 
+# The steps of ``ingest.services`` whose memory ``--stages`` shows, in the order they run.
+STAGES = (
+    "ingestion_store_raw",
+    "parse_export",
+    "write_fresh_samples",
+    "write_compared_rows",
+    "write_other_sections",
+    "rollups_refresh",
+    "workout_rows",
+    "write_workouts",
+)
+
+
+def reset_peak() -> None:
+    """VmHWM starts again from the current RSS (Linux: ``clear_refs``)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def stage_memory(body_path: Path) -> None:
+    """The year ingested once in this process as a new user's first upload, the body read into
+    one buffer as the view does: the peak memory each step adds and its CPU time."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from ingest import services
+
+    pid, steps, between = os.getpid(), [], []
+
+    def measured(name, function):
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            between.append(rss_kib(pid, "VmHWM") * 1024)  # since the step before
+            reset_peak()
+            started = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                steps.append((name, rss_kib(pid, "VmHWM") * 1024, time.process_time() - started))
+                reset_peak()
+
+        return wrapper
+
+    for name in STAGES:
+        setattr(services, name, measured(name, getattr(services, name)))
+    user = get_user_model().objects.create(username="stages")
+    size = body_path.stat().st_size
+    before = rss_kib(pid, "VmRSS") * 1024
+    reset_peak()
+    started = time.process_time()
+    holder = [bytearray(size)]  # no other reference: the pipeline frees the body once done with it
+    with body_path.open("rb") as file:
+        file.readinto(holder[0])
+    services.ingest_export(user=user, api_key=None, body=holder)
+    cpu = time.process_time() - started
+    peak = max([rss_kib(pid, "VmHWM") * 1024, *between, *(step_peak for _, step_peak, _ in steps)])
+    print(f"{'step':22} {'peak added':>11} {'x body':>7} {'CPU':>7}")
+    for name, step_peak, seconds in steps:
+        added = step_peak - before
+        print(f"{name:22} {added / 1e6:8.1f} MB {added / size:6.2f}x {seconds:6.2f} s")
+    print(f"{'whole export':22} {(peak - before) / 1e6:8.1f} MB {(peak - before) / size:6.2f}x {cpu:6.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--stages", action="store_true", help="Peak memory and CPU of each step, in process.")
+    parser.add_argument("--stages-of", type=Path, help=argparse.SUPPRESS)  # --stages, in a fresh process
     args = parser.parse_args()
+    if args.stages_of:
+        stage_memory(args.stages_of)
+        return
 
     (ROOT / "var").mkdir(exist_ok=True)
     body_path = ROOT / "var" / "bench-year.json"
@@ -200,6 +274,9 @@ def main() -> None:
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    if args.stages:
+        subprocess.run([sys.executable, __file__, "--stages-of", str(body_path)], cwd=ROOT, env=env, check=True)
+        return
     keys = [
         subprocess.run(
             [*manage, "createapikey", f"bench{run}", "--create-user", "--scopes", "ingest"],

@@ -9,6 +9,10 @@ them without knowing which format they came from.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import sys
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -80,17 +84,66 @@ class HealthRecordRow(NamedTuple):
 TableRow = SampleRow | BloodPressureRow | SleepNightRow | SleepStageRow | HealthRecordRow
 
 
+class RoutePoints:
+    """A route's points held as columns of machine numbers until written: ~112 bytes a point
+    instead of ~340 as a tuple of Python floats (a year's 73k points: 8 MB, not 25 MB).
+
+    Iterated, it gives each point as (timestamp, latitude, longitude, altitude, speed, course,
+    horizontal accuracy, vertical accuracy). A missing optional value is held as NaN, which no
+    point can have (JSON has no NaN, and the coordinates' bounds refuse one).
+    """
+
+    __slots__ = ("_times", "_values", "_with_none")
+
+    WIDTH = 7  # the values after the timestamp
+
+    def __init__(self) -> None:
+        self._times: list[dt.datetime | None] = []
+        self._values = array("d")  # WIDTH per point
+        self._with_none: set[int] = set()  # the points with a missing optional value
+
+    def append(self, timestamp: dt.datetime | None, *values: float | None) -> None:
+        if None in values:
+            self._with_none.add(len(self._times))
+            values = tuple(math.nan if value is None else value for value in values)
+        self._times.append(timestamp)
+        self._values.extend(values)
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    def __iter__(self) -> Iterator[tuple]:
+        values, width = self._values, self.WIDTH
+        points = zip(self._times, *(values[column::width] for column in range(width)), strict=True)
+        return self._with_none_restored(points) if self._with_none else points
+
+    def _with_none_restored(self, points: Iterator[tuple]) -> Iterator[tuple]:
+        for at, point in enumerate(points):
+            if at in self._with_none:
+                point = tuple(None if isinstance(value, float) and math.isnan(value) else value for value in point)
+            yield point
+
+    def lon_lat_le(self) -> bytes:
+        """Longitude and latitude of every point, as little-endian doubles (a LineString's WKB)."""
+        pairs = array("d", bytes(16 * len(self._times)))
+        pairs[0::2] = self._values[1 :: self.WIDTH]
+        pairs[1::2] = self._values[0 :: self.WIDTH]
+        if sys.byteorder != "little":
+            pairs.byteswap()
+        return pairs.tobytes()
+
+
 @dataclass(slots=True)
 class WorkoutRow:
     """One valid workout: its columns, route points and series, and the hash re-sends compare.
 
     ``route`` holds (timestamp, latitude, longitude, altitude, speed, course, horizontal
-    accuracy, vertical accuracy) per point; ``series`` (kind, seq, start, qty, min, max, unit,
-    source) per element.
+    accuracy, vertical accuracy) per point (``RoutePoints``, or tuples); ``series`` (kind, seq,
+    start, qty, min, max, unit, source) per element.
     """
 
     index: int
     fields: dict[str, Any]
-    route: list[tuple]
+    route: RoutePoints | Sequence[tuple]
     series: list[tuple]
     digest: str

@@ -39,7 +39,6 @@ from ingest.hae.document import (
     MetricPart,
     Payload,
     decode_section,
-    detached,
     metric_time_span,
     parse_payload,
     printable,
@@ -283,7 +282,7 @@ def write_export(
     ``types`` comes from ``metric_types_for``. Either way below, memory holds the body plus one
     batch of rows at most, not the whole export as Python objects. Each part of the export is
     dropped once validated, and a body passed in a list (``ingest_export``) is freed before the
-    workouts are validated.
+    workouts are written.
     """
     metrics = _metrics_of(export, types, report)
     export.metrics.clear()  # now in ``metrics``, dropped with it
@@ -296,11 +295,11 @@ def write_export(
     )
     metrics.clear()  # their parts are slices of the body
     write_other_sections(user_id=user_id, ingestion_id=ingestion_id, export=export, report=report)
-    # The workouts are all that is left of the body (half of it, for a year): copied out, they
-    # let the body be freed before they are validated.
-    export.workouts = detached(export.workouts)
     # The database computes the rollups while Python validates the workouts (no statement):
-    # the rollups' statements are sent first, and their results read once both are done.
+    # the rollups' statements are sent first, and their results read once both are done. The
+    # workouts are validated where they lie in the body (half of it, for a year), into rows
+    # that hold their routes compactly (``RoutePoints``); dropping their slices then frees the
+    # body before the rows are written.
     with statements_in_background():
         rollups_refresh(user_id=user_id, spans=samples_written)
         workouts = workout_rows(export.workouts, report)
@@ -426,15 +425,18 @@ def _shown_name(name: str) -> str:
 
 
 def _validate_metric(metric: _Metric, report: IngestReport, sink: RowSink) -> None:
-    """The metric's items validated a chunk at a time into ``sink``; its undecoded items are
-    released once done."""
+    """The metric's items validated a chunk at a time into ``sink``; each chunk's undecoded items
+    are released once it is done, while the sink's memory of the keys seen grows."""
     name, items = metric.header.name, metric.part.items or []
     counts = report.metric(name)
-    for offset in range(0, len(items), ITEMS_PER_CHUNK):
+    total = len(items)
+    for offset in range(0, total, ITEMS_PER_CHUNK):
+        chunk = items[:ITEMS_PER_CHUNK]
+        del items[:ITEMS_PER_CHUNK]
         for row in metric_rows(
             name=name,
             units=metric.header.units or "",
-            items=items[offset : offset + ITEMS_PER_CHUNK],
+            items=chunk,
             first_index=offset,
             metric_id=metric.type.id,
             metric_unit=metric.type.unit,
@@ -442,7 +444,7 @@ def _validate_metric(metric: _Metric, report: IngestReport, sink: RowSink) -> No
         ):
             sink.add(row, counts)
         if report.progress is not None:
-            report.progress(name, min(offset + ITEMS_PER_CHUNK, len(items)), len(items))
+            report.progress(name, min(offset + ITEMS_PER_CHUNK, total), total)
 
 
 # Unknown metric names (not in the catalog) an owner may have, and may add in one export: each

@@ -12,6 +12,8 @@ and the unique constraints still guard the table. Nothing here knows the format 
 from __future__ import annotations
 
 import math
+from array import array
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -354,10 +356,10 @@ class NewRowStream:
         self._spans = dict(spans)
         self._at = spec.key.index(spec.range_column)
         self._key_length = len(spec.key)
-        # The keys seen in the open range → hash of their values (enough to compare), by the key
-        # columns after the range column (the source, for samples), then by the range value: an
-        # entry holds the range value (a datetime) and the hash only, not a key tuple of its own.
-        self._seen: dict[tuple, dict[Any, int]] = {}
+        # The keys seen in the open range with the hash of their values (enough to compare), by
+        # the key columns after the range column (the source, for samples): an entry holds the
+        # range value (a datetime) and the hash only, not a key tuple of its own.
+        self._seen: dict[tuple, _SeenKeys] = {}
         self._later: dict[tuple, Row] = {}
         self._outside = RowCollector(spec)
         self.outside_written: list[Row] = []
@@ -375,16 +377,14 @@ class NewRowStream:
         rest = row[at + 1 : key_length]
         seen = self._seen.get(rest)
         if seen is None:
-            seen = self._seen[rest] = {}
-        known = len(seen)
-        previous = seen.setdefault(moment, digest)  # one hash of the key, not two
-        if len(seen) > known:
+            seen = self._seen[rest] = _SeenKeys()
+        previous = seen.put(moment, digest)
+        if previous is None:
             counts.stored += 1
             self._write((self.user_id, *row, self.ingestion_id))
         elif previous == digest:
             counts.duplicates += 1
         else:
-            seen[moment] = digest
             counts.updated += 1
             key = row[:key_length]
             self._later[key] = Row(key, row[key_length:], counts)
@@ -402,6 +402,38 @@ class NewRowStream:
         self.outside_written = write_rows(
             self.spec, user_id=self.user_id, ingestion_id=self.ingestion_id, rows=self._outside.values()
         )
+
+
+class _SeenKeys:
+    """The range values (start times) seen of one key prefix and rest, each with the hash of its
+    row's values; ``put`` tells whether a value came before.
+
+    A metric's items mostly come in time order: those are kept in a list and an array (~64
+    bytes a row, where a dict entry took ~136: 7 MB less for a year's heart rate), a later one
+    found by bisection; a value out of order goes to a dict.
+    """
+
+    __slots__ = ("digests", "moments", "others")
+
+    def __init__(self) -> None:
+        self.moments: list[Any] = []  # increasing
+        self.digests = array("q")  # of the rows at ``moments``
+        self.others: dict[Any, int] = {}  # the values that came out of order (all before moments[-1])
+
+    def put(self, moment: Any, digest: int) -> int | None:
+        """Note ``moment`` with ``digest``; the digest it had before, None when it is new."""
+        moments = self.moments
+        if not moments or moment > moments[-1]:  # nearly every row
+            moments.append(moment)
+            self.digests.append(digest)
+            return None
+        at = bisect_left(moments, moment)
+        if at < len(moments) and moments[at] == moment:
+            previous, self.digests[at] = self.digests[at], digest
+            return previous
+        previous = self.others.get(moment)
+        self.others[moment] = digest
+        return previous
 
 
 @contextmanager

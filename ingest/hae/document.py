@@ -111,18 +111,6 @@ def parse_payload(body: bytes) -> Payload:
     return payload
 
 
-def detached(items: list[msgspec.Raw]) -> list[msgspec.Raw]:
-    """The same undecoded items, copied out of the body they are slices of (one copy of them
-    all): once nothing else holds the body, it is freed while these are decoded."""
-    if not items:
-        return []
-    parts: list[bytes | msgspec.Raw] = [b"["]
-    for raw in items:
-        parts += (raw, b",")
-    parts[-1] = b"]"
-    return _raw_list.decode(b"".join(parts)) or []
-
-
 def _metric_part(index: int, raw: msgspec.Raw) -> MetricPart:
     header = _metric_header_of(raw)
     items = None if header is None else _metric_items_of(raw)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -33,7 +33,16 @@ from ingest.parsing import (
     parse_text,
 )
 from ingest.report import IngestReport
-from ingest.rows import BloodPressureRow, HealthRecordRow, SampleRow, SleepNightRow, SleepStageRow, TableRow, WorkoutRow
+from ingest.rows import (
+    BloodPressureRow,
+    HealthRecordRow,
+    RoutePoints,
+    SampleRow,
+    SleepNightRow,
+    SleepStageRow,
+    TableRow,
+    WorkoutRow,
+)
 from metrics import catalog
 from metrics.models import WorkoutSeries
 from metrics.units import MAX_UNIT_LENGTH, UnitMismatch, UnknownUnit, converter, identity
@@ -429,26 +438,26 @@ class RoutePointItem(msgspec.Struct):
     verticalAccuracy: Number | None = None
 
 
-def _route(points: Any, report: IngestReport, index: int) -> list[tuple]:
+def _route(points: Any, report: IngestReport, index: int) -> RoutePoints:
     """The valid points of a workout's route; each bad one is reported with its position.
 
     The whole route is checked for types in one msgspec call (routes run to thousands of
     points); only a route with a point of the wrong type is gone through point by point.
     """
+    route = RoutePoints()
     if not isinstance(points, list):
         if points:  # a route that is not a list is reported; null, "" or {} are no route
             _report_nested(report, ItemError("invalid_item", "route must be a list of points", None), "route", index)
-        return []
+        return route
     try:
         typed: list[RoutePointItem | None] = msgspec.convert(points, list[RoutePointItem])
     except msgspec.ValidationError:
         typed = [_route_point_fields(point, position, report, index) for position, point in enumerate(points)]
-    route = []
     for position, point in enumerate(typed):
         if point is None:
             continue
         try:
-            route.append(_route_point(point))
+            _add_route_point(route, point)
         except ItemError as exc:
             _report_nested(report, exc, f"route[{position}]", index)
     return route
@@ -463,11 +472,11 @@ def _route_point_fields(point: Any, position: int, report: IngestReport, index: 
         return None
 
 
-def _route_point(point: RoutePointItem) -> tuple:
+def _add_route_point(route: RoutePoints, point: RoutePointItem) -> None:
     latitude = _coordinate(point.latitude, point.lat, "latitude", "lat", catalog.ROUTE_LATITUDE)
     longitude = _coordinate(point.longitude, point.lon, "longitude", "lon", catalog.ROUTE_LONGITUDE)
     timestamp, _ = parse_optional_instant(point.timestamp, "timestamp")
-    return (
+    route.append(
         timestamp,
         latitude,
         longitude,
@@ -597,10 +606,13 @@ def _workout(index: int, item: dict, report: IngestReport) -> WorkoutRow:
     return WorkoutRow(index, fields, route, series, content_hash(item))
 
 
-def route_line(route: list[tuple]) -> GEOSGeometry:
+def route_line(route: RoutePoints | Sequence[tuple]) -> GEOSGeometry:
     """The route as a WGS 84 LineString, built from WKB: GEOS's per-point calls cost 5 µs each."""
-    coordinates = [value for point in route for value in (point[2], point[1])]
-    wkb = struct.pack(f"<BII{len(coordinates)}d", 1, 2, len(route), *coordinates)
+    if isinstance(route, RoutePoints):
+        wkb = struct.pack("<BII", 1, 2, len(route)) + route.lon_lat_le()
+    else:
+        coordinates = [value for point in route for value in (point[2], point[1])]
+        wkb = struct.pack(f"<BII{len(coordinates)}d", 1, 2, len(route), *coordinates)
     return GEOSGeometry(memoryview(wkb), srid=4326)
 
 

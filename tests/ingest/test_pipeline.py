@@ -408,6 +408,61 @@ def test_a_first_upload_repeating_a_key_with_a_new_value_keeps_the_later_one(ali
     assert sorted(Sample.objects.filter(user=alice).values_list("qty", flat=True)) == [1.0, 2.0, 50.0]
 
 
+@pytest.mark.embedded
+@WRITE_PATHS
+def test_a_first_upload_out_of_time_order_counts_each_repeat_once(alice, monkeypatch, stream_min_items):
+    monkeypatch.setattr("ingest.services.ITEMS_PER_CHUNK", 2)
+    monkeypatch.setattr("ingest.writers.ROWS_PER_BATCH", 2)
+    monkeypatch.setattr("ingest.services.STREAM_MIN_ITEMS", stream_min_items)
+
+    def step(hour: int, qty: float, source: str = "iPhone") -> dict:
+        return {"date": f"2024-05-14 0{hour}:00:00 +0200", "qty": qty, "source": source}
+
+    # Hours 3, 1, 2 (new, two of them before the latest), 1 again (a duplicate of one that came
+    # out of order), 3 with a new value (an update of one in order), 0 (new), 2 again, another source.
+    items = [step(3, 3), step(1, 1), step(2, 2), step(1, 1), step(3, 30), step(0, 0), step(2, 2), step(1, 9, "Watch")]
+    answer = ingest(alice, _steps(*items))
+    assert answer["metrics"]["step_count"] == {"received": 8, "stored": 5, "updated": 1, "duplicates": 2, "rejected": 0}
+    stored = Sample.objects.filter(user=alice).order_by("source", "start").values_list("source", "qty")
+    assert list(stored) == [("Watch", 9.0), ("iPhone", 0.0), ("iPhone", 1.0), ("iPhone", 2.0), ("iPhone", 30.0)]
+
+
+@pytest.mark.embedded
+def test_a_route_is_stored_point_for_point_with_the_values_it_lacks_left_empty(alice):
+    full = {"latitude": 52.5, "longitude": 13.4, "altitude": 34.33, "speed": 1.76, "course": 56.0,
+            "horizontalAccuracy": 8.8, "verticalAccuracy": 4.3, "timestamp": "2024-05-14 07:00:01 +0200"}  # fmt: skip
+    bare = {"latitude": -33.8688197, "longitude": 151.2092955}
+    version_1 = {"lat": 0, "lon": -0.1, "speed": 0, "timestamp": "2024-05-14 07:00:03 +0200"}
+    workout = {"id": "w1", "name": "Run", "start": "2024-05-14 07:00:00 +0200", "end": "2024-05-14 07:30:00 +0200",
+               "route": [full, bare, {"latitude": 91, "longitude": 0}, version_1]}  # fmt: skip
+    answer = ingest(alice, {"data": {"workouts": [workout]}})
+    assert answer["workouts"]["route_points"] == 3
+    assert answer["errors"][0]["where"] == {"section": "workouts", "index": 0, "field": "route[2].latitude"}
+    columns = (
+        "seq",
+        "latitude",
+        "longitude",
+        "altitude",
+        "speed",
+        "course",
+        "horizontal_accuracy",
+        "vertical_accuracy",
+    )
+    points = list(RoutePoint.objects.order_by("seq").values_list(*columns))
+    assert points == [
+        (0, 52.5, 13.4, 34.33, 1.76, 56.0, 8.8, 4.3),
+        (1, -33.8688197, 151.2092955, None, None, None, None, None),
+        (2, 0.0, -0.1, None, 0.0, None, None, None),
+    ]
+    times = list(RoutePoint.objects.order_by("seq").values_list("timestamp", flat=True))
+    assert [time and time.isoformat() for time in times] == [
+        "2024-05-14T05:00:01+00:00",
+        None,
+        "2024-05-14T05:00:03+00:00",
+    ]
+    assert Workout.objects.get().route.coords == ((13.4, 52.5), (151.2092955, -33.8688197), (-0.1, 0.0))
+
+
 def _steps(*items: dict) -> dict:
     return {"data": {"metrics": [{"name": "step_count", "units": "count", "data": list(items)}]}}
 
