@@ -12,9 +12,10 @@ from django.utils.cache import patch_cache_control
 
 from healthexport.errors import JSON_PATH_PREFIXES, bad_request, is_retryable_database_error, wants_json
 from healthexport.lib.errors import error_response
-from healthexport.lib.http import declared_length
+from healthexport.lib.http import body_reader, declared_length, from_trusted_proxy
 from healthexport.lib.logging import UNSET, bind_log_context, log_context, user_id_var
 
+logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("healthexport.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -114,6 +115,42 @@ class AccessLogMiddleware:
                 "duration_ms": duration_ms,
             },
         )
+        return response
+
+
+# Read at most this much of a body left unread: more than any body the proxy passes (101 MiB)
+# but for the Apple archive uploads, which are read whole or refused by their length.
+DRAIN_MAX_BYTES = 128 * 1024 * 1024
+DRAIN_CHUNK = 256 * 1024
+
+
+class DrainUnreadBodyMiddleware:
+    """Read to its end the body of a request our proxy passed on and we answered before reading it
+    (a key refused, a body refused by its length or type, a rate limit), so that the connection
+    can carry the next request.
+
+    gunicorn answers such a request with keep-alive but discards at most 64 KiB of an unread body
+    before reading the next request; past that it drops the connection when the next request
+    comes. A proxy keeps its connections to gunicorn open (nginx's ``keepalive``, the Kubernetes
+    ingress) and sends anybody's requests over them: that next request failed with 502 (our
+    nginx's 503 ``service_unavailable``) because another client had sent a large body with a
+    wrong key. The proxy holds the whole body already, so reading it costs little. A client
+    connected directly only loses its own connection, and its refused body stays unread.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not from_trusted_proxy(request):
+            return response
+        read, drained = body_reader(request), 0
+        try:
+            while drained < DRAIN_MAX_BYTES and (piece := read(DRAIN_CHUNK)):
+                drained += len(piece)
+        except Exception:  # the client went away or broke its body: gunicorn closes the connection
+            logger.debug("could not read the rest of a request body", exc_info=True)
         return response
 
 

@@ -66,6 +66,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Outermost of ours: it reads what is left of the body once any answer is made.
+    "healthexport.middleware.DrainUnreadBodyMiddleware",
     "healthexport.middleware.RequestIdMiddleware",
     "healthexport.middleware.AccessLogMiddleware",
     "healthexport.middleware.ApiNoStoreMiddleware",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.http import HttpRequest
 
 from healthexport.lib.errors import BodyTooLarge, InvalidPayload, UnsupportedMediaType
-from healthexport.lib.http import declared_length
+from healthexport.lib.http import body_reader, declared_length
 
 CHUNK = 1024 * 1024
 # zlib window bits: gzip header, zlib header, or raw deflate (some clients send that as "deflate").
@@ -57,7 +57,7 @@ def read_body(request: HttpRequest, *, limit: int, may_be_resent: Callable[[int]
     declared = declared_length(request)
     if declared > limit:
         raise _too_large(limit)
-    read = _body_reader(request)
+    read = body_reader(request)
     if encoding in WBITS:
         received = _read_capped(read, limit)
         data, sha256 = _decompress(received, WBITS[encoding], limit)
@@ -73,19 +73,6 @@ def read_body(request: HttpRequest, *, limit: int, may_be_resent: Callable[[int]
         data = _read_capped(read, limit, digest.update)
         sha256 = digest.hexdigest()
     return RequestBody([data], len(data), sha256, encoding="", received=len(data))
-
-
-def _body_reader(request: HttpRequest) -> Callable[[int], bytes]:
-    """Where to read the body from.
-
-    Django limits ``request.read`` to ``Content-Length``, so a chunked body (which has none) reads
-    as empty. A server that ends ``wsgi.input`` where the body ends says so with
-    ``wsgi.input_terminated`` (gunicorn does, after decoding the chunks): without a length, that
-    stream is read to its end, under the same cap.
-    """
-    if not request.META.get("CONTENT_LENGTH") and request.META.get("wsgi.input_terminated"):
-        return request.META["wsgi.input"].read
-    return request.read
 
 
 def _read_capped(read: Callable[[int], bytes], limit: int, update: Callable[[bytes], None] | None = None) -> bytearray:

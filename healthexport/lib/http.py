@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -11,11 +12,17 @@ from django.http import HttpRequest
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+def from_trusted_proxy(request: HttpRequest) -> bool:
+    """Whether the peer is one of our proxies (``TRUSTED_PROXIES``), not the client itself."""
+    peer = request.META.get("REMOTE_ADDR")
+    return bool(peer) and _is_in(peer, _trusted_networks(tuple(settings.TRUSTED_PROXIES)))
+
+
 def client_ip(request: HttpRequest) -> str | None:
     """The peer address, or the last untrusted X-Forwarded-For hop when the peer is a trusted proxy."""
     peer = request.META.get("REMOTE_ADDR") or None
     trusted = _trusted_networks(tuple(settings.TRUSTED_PROXIES))
-    if peer and _is_in(peer, trusted):
+    if from_trusted_proxy(request):
         hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
         for hop in reversed(hops):
             if not _is_in(hop, trusted):
@@ -39,6 +46,19 @@ def _is_in(address: str, networks: tuple[IPNetwork, ...]) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in networks)
+
+
+def body_reader(request: HttpRequest) -> Callable[[int], bytes]:
+    """Where to read the request body from.
+
+    Django limits ``request.read`` to ``Content-Length``, so a chunked body (which has none) reads
+    as empty. A server that ends ``wsgi.input`` where the body ends says so with
+    ``wsgi.input_terminated`` (gunicorn does, after decoding the chunks): without a length, that
+    stream is read to its end.
+    """
+    if not request.META.get("CONTENT_LENGTH") and request.META.get("wsgi.input_terminated"):
+        return request.META["wsgi.input"].read
+    return request.read
 
 
 def declared_length(request: HttpRequest) -> int:
