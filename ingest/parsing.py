@@ -85,8 +85,11 @@ def latest_plausible() -> dt.datetime:
 
 # Date texts read lately → (instant, offset): the metrics of an export mostly share their items'
 # times (each minute or hour of the day), so most texts are read once, not once per metric.
-# Emptied when full; shared by the threads of a worker (one dict operation at a time).
+# Emptied when full; shared by the threads of a worker (one dict operation at a time). Only
+# texts as long as a date is are kept: one padded with a megabyte of spaces still parses, and
+# 4096 of them would stay in the worker between requests.
 RECENT_DATES = 4096
+RECENT_DATE_MAX_LENGTH = 40
 _recent_dates: dict[str, tuple[dt.datetime, int]] = {}
 
 
@@ -101,9 +104,10 @@ def parse_instant(value: object, field: str) -> tuple[dt.datetime, int]:
             raise ItemError(
                 "invalid_date", f"{field} {value[:40]!r} is not a date like '2024-09-03 06:15:00 -0700'", field
             )
-        if len(_recent_dates) >= RECENT_DATES:
-            _recent_dates.clear()
-        _recent_dates[value] = parsed
+        if len(value) <= RECENT_DATE_MAX_LENGTH:
+            if len(_recent_dates) >= RECENT_DATES:
+                _recent_dates.clear()
+            _recent_dates[value] = parsed
     if not EARLIEST <= parsed[0] <= latest_plausible():
         raise ItemError("out_of_range", f"{field} {value[:40]!r} is before 1970 or after tomorrow", field)
     return parsed

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 import time_machine
 
-from ingest.parsing import ItemError, parse_instant, parse_local_date, parse_number
+from ingest.parsing import ItemError, _recent_dates, parse_instant, parse_local_date, parse_number
 
 UTC = dt.UTC
 
@@ -83,3 +83,12 @@ def test_tomorrow_follows_the_clock_both_ways():
             parse_instant(soon, "date")
         assert raised.value.code == "out_of_range"
     assert parse_instant(soon, "date")[1] == 0
+
+
+def test_a_date_is_remembered_only_while_it_is_as_short_as_a_date():
+    padded = " " * 100_000 + "2024-09-03 06:15:00 -0700"
+    plain = "2024-09-03 06:15:01 -0700"
+
+    assert parse_instant(padded, "date") == (dt.datetime(2024, 9, 3, 13, 15, tzinfo=dt.UTC), -420)
+    assert parse_instant(plain, "date")[0] == dt.datetime(2024, 9, 3, 13, 15, 1, tzinfo=dt.UTC)
+    assert padded not in _recent_dates and plain in _recent_dates
