@@ -216,9 +216,11 @@ def make_owner_data(
     now: dt.datetime | None = None,
     hourly_metrics: tuple[str, ...] = HOURLY,
 ) -> dict:
-    """``days`` days of data up to ``now`` (default: the last whole hour). Returns what it made."""
+    """``days`` days of data up to ``now`` (default: the last whole hour), ``now`` included: the
+    owner's local day has data from its first hour on (at 22:xx UTC, +02:00's new day began at
+    ``now`` and the pages' last day was empty). Returns what it made."""
     now = now or dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
-    first = now - dt.timedelta(days=days)
+    first = now - dt.timedelta(days=days) + dt.timedelta(hours=1)
     day_list = [(now - dt.timedelta(days=n)).astimezone(ZONE).date() for n in range(days - 1, -1, -1)]
     if hourly:
         Sample.objects.bulk_create(_hourly(user, first, days * 24, hourly_metrics))
