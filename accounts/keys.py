@@ -14,6 +14,8 @@ import secrets
 import string
 from dataclasses import dataclass
 
+import nacl.exceptions
+import nacl.pwhash.argon2id
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from django.conf import settings
@@ -79,8 +81,23 @@ def hash_key(plaintext: str) -> str:
     return key_hasher().hash(plaintext)
 
 
+# The hashes libsodium can check: Argon2id version 19 with one lane, as every key hash we write.
+_LIBSODIUM_HASH = re.compile(r"\$argon2id\$v=19\$m=\d+,t=\d+,p=1\$")
+
+
 def verify_key(hashed: str, plaintext: str) -> bool:
-    """Argon2 verification (constant time in the secret); a corrupt stored hash is a mismatch."""
+    """Argon2 verification (constant time in the secret); a corrupt stored hash is a mismatch.
+
+    libsodium checks the hashes it can read: it picks its AVX2/AVX-512 code at run time, where
+    argon2-cffi's wheels are built for SSE2 only, and so takes ~10 ms instead of ~18 ms on the
+    servers' CPUs (bench/auth.py) — the cost of every key's first request and of every sync whose
+    key has left the verify cache. Any other hash (more lanes, an older version) goes to argon2-cffi.
+    """
+    if _LIBSODIUM_HASH.match(hashed):
+        try:
+            return nacl.pwhash.argon2id.verify(hashed.encode(), plaintext.encode())
+        except (nacl.exceptions.InvalidkeyError, nacl.exceptions.ValueError):
+            return False
     try:
         return key_hasher().verify(hashed, plaintext)
     except (VerificationError, InvalidHashError):
