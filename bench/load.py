@@ -144,6 +144,7 @@ class Run:
     first: list[float]  # each key's first request: the key is verified with Argon2 (~24 ms of CPU)
     later: list[float]  # the others: the key is in the verification cache
     sent: list[int]  # requests per connection: one that sent fewer waited longer for its worker
+    client_cpu: float = 0.0  # seconds of this process's CPU while the requests ran
 
 
 def load(keys: list[str], hours: int, in_flight: int) -> Run:
@@ -174,14 +175,14 @@ def load(keys: list[str], hours: int, in_flight: int) -> Run:
             (run.first if first else run.later).append(seconds)
 
     threads = [threading.Thread(target=worker) for _ in range(in_flight)]
-    started = time.perf_counter()
+    started, client_cpu = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     if failures:
         raise failures[0]
-    run.seconds = time.perf_counter() - started
+    run.seconds, run.client_cpu = time.perf_counter() - started, time.process_time() - client_cpu
     return run
 
 
@@ -373,7 +374,8 @@ def main() -> None:
             print(
                 f"run {number + 1}: {rates[-1]:5.1f} req/s, p50 {p50s[-1]:5.0f} ms, p99 {p99s[-1]:5.0f} ms"
                 f" (first request of a key {first_p99s[-1]:.0f}, later {later_p99s[-1]:.0f}),"
-                f" {sample_rates[-1]:7.0f} samples/s, {min(run.sent)}-{max(run.sent)} requests per connection"
+                f" {sample_rates[-1]:7.0f} samples/s, {min(run.sent)}-{max(run.sent)} requests per connection,"
+                f" this client's CPU {run.client_cpu / len(run.latencies) * 1000:.2f} ms a request"
             )
     finally:
         server.terminate()

@@ -173,7 +173,6 @@ def _fetch_existing(spec: TableSpec, user_id: int, rows: Sequence[Row]) -> dict[
     field_names, compared_names = spec.key, spec.compared
     wanted = {row.key for row in rows}
     existing: dict[tuple, tuple] = {}
-    base = spec.model.objects.filter(user_id=user_id)
     if spec.range_column is not None:
         # Rows are grouped by the key columns before the range column (e.g. the metric); one
         # query fetches the range of each of many groups (the metrics of an hourly export).
@@ -188,6 +187,7 @@ def _fetch_existing(spec: TableSpec, user_id: int, rows: Sequence[Row]) -> dict[
                 if key in wanted:
                     existing[key] = tuple(record[len(field_names) :])
     else:
+        base = spec.model.objects.filter(user_id=user_id)
         keys = list(wanted)
         for start in range(0, len(keys), IN_CHUNK):
             chunk = keys[start : start + IN_CHUNK]
