@@ -33,6 +33,14 @@ class InvalidJson(ApiError):
     default_detail = "The body is not valid JSON."
 
 
+class InvalidRequest(ApiError):
+    """A request that is not HTTP we read: a malformed chunked body, say (the servers refuse
+    malformed request lines and headers themselves, in this shape too)."""
+
+    code = "invalid_request"
+    default_detail = "The request is not valid HTTP."
+
+
 class InvalidPayload(ApiError):
     code = "invalid_payload"
     default_detail = "The body is not a Health Auto Export payload."

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest
 
+from healthexport.lib.errors import InvalidRequest
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -57,8 +59,22 @@ def body_reader(request: HttpRequest) -> Callable[[int], bytes]:
     stream is read to its end.
     """
     if not request.META.get("CONTENT_LENGTH") and request.META.get("wsgi.input_terminated"):
-        return request.META["wsgi.input"].read
+        return _chunk_decoder(request.META["wsgi.input"].read)
     return request.read
+
+
+def _chunk_decoder(read: Callable[[int], bytes]) -> Callable[[int], bytes]:
+    """``read`` of a stream the server decodes from chunks as it is read: a malformed chunk, or a
+    client that hangs up before the last one, raises whatever the server raises (gunicorn's
+    ``InvalidChunkSize``, ``NoMoreData``, ...), here a 400 like any other malformed request."""
+
+    def read_decoded(size: int) -> bytes:
+        try:
+            return read(size)
+        except Exception as exc:  # the server's own error types: not ours to import
+            raise InvalidRequest(f"The chunked body cannot be read: {exc}.") from None
+
+    return read_decoded
 
 
 def declared_length(request: HttpRequest) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from healthexport.lib.errors import BodyTooLarge
-from healthexport.lib.http import declared_length
+from healthexport.lib.http import body_reader, declared_length
 
 CHUNK = 1024 * 1024
 
@@ -29,19 +29,11 @@ def _too_large() -> BodyTooLarge:
     return BodyTooLarge(f"The archive is larger than {limit} bytes (IMPORT_MAX_BODY_BYTES).")
 
 
-def _reader(request: HttpRequest) -> Callable[[int], bytes]:
-    """The body stream; a chunked body (no Content-Length) is read to its end when the server
-    ends the stream where the body ends (gunicorn's ``wsgi.input_terminated``)."""
-    if not request.META.get("CONTENT_LENGTH") and request.META.get("wsgi.input_terminated"):
-        return request.META["wsgi.input"].read
-    return request.read
-
-
 def receive_request_body(request: HttpRequest) -> Upload:
     """The request body as an archive file; 413 from Content-Length, or as soon as it passes the cap."""
     if declared_length(request) > settings.IMPORT_MAX_BODY_BYTES:
         raise _too_large()
-    read = _reader(request)
+    read = body_reader(request)
     return receive_chunks(iter(lambda: read(CHUNK), b""))
 
 

@@ -1,4 +1,5 @@
-"""nginx, from its Debian package, in front of gunicorn, against clients that send slowly.
+"""nginx, from its Debian package, in front of gunicorn, against clients that send slowly, and
+clients that send what is not HTTP either server reads (answered in our error shape, never 5xx).
 
 gunicorn (gthread) hands a connection to one of its WEB_CONCURRENCY x GUNICORN_THREADS threads as
 soon as its first bytes arrive, and the thread waits for the rest of the request: a dozen clients
@@ -353,6 +354,111 @@ def test_a_body_answered_before_it_was_read_leaves_the_connection_usable(tmp_pat
             kept_alive.close()
 
     assert statuses == [401, 405, 200, 401, 413, 200]
+
+
+# Requests neither server reads, and what each answers: status and code.
+NOT_HTTP = [
+    (b"GET /v1/metrics/" + b"x" * 5000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414, "uri_too_long"),
+    (b"GET /v1/metrics HTTP/1.1\r\nHost: a\r\nAccept: \x01\r\n\r\n", 400, "invalid_request"),
+    (
+        b"GET /health HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"\r\n",
+        431,
+        "headers_too_large",
+    ),
+    (b"GET /health HTTP/9.9\r\nHost: a\r\n\r\n", 400, "invalid_request"),
+    (b"BLAH\r\n\r\n", 400, "invalid_request"),
+    (b"GET /health HTTP/1.1\r\n Host: a\r\n\r\n", 400, "invalid_request"),
+]
+# What only nginx refuses: gunicorn reads the request line and headers to limits of its own.
+NOT_HTTP_FOR_THE_PROXY = [
+    (b"GET /v1/metrics/" + b"x" * 9000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414, "uri_too_long"),
+    (b"GET /health HTTP/1.1\r\nHost: a\r\nX-Big: " + b"y" * 20000 + b"\r\n\r\n", 431, "headers_too_large"),
+    (b"\xff\xfe\x00\x01\r\n\r\n", 400, "invalid_request"),
+    # A chunk nginx cannot read; gunicorn leaves the chunks to the app (the next test).
+    (b"POST /v1/ingest HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, "invalid_request"),
+    # A transfer coding nginx does not speak (its 501); gunicorn would wait for the chunks.
+    (b"POST /v1/ingest HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 400, "invalid_request"),
+]
+
+
+def raw_answer(sock: socket.socket, request: bytes) -> tuple[int, dict]:
+    """The status and JSON body of the answer to bytes sent as they are."""
+    sock.sendall(request)
+    return read_answer(sock)
+
+
+def read_answer(sock: socket.socket) -> tuple[int, dict]:
+    """The status and JSON body of an answer, read to its length (nginx may keep the connection open)."""
+    with sock:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"no answer, only {data!r}"
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {name.lower(): value for name, _, value in (line.partition(": ") for line in lines[1:])}
+        assert headers.get("content-type") == "application/json", head
+        if headers.get("transfer-encoding") == "chunked":  # an answer of the app, sent as it is made
+            while not body.endswith(b"0\r\n\r\n"):
+                body += sock.recv(65536)
+            body = b"".join(body.split(b"\r\n")[1::2])
+        else:
+            while len(body) < int(headers["content-length"]):
+                body += sock.recv(65536)
+        return int(lines[0].split()[1]), json.loads(body)
+
+
+def test_gunicorn_answers_what_is_not_http_in_the_error_shape(django_db_setup, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("gunicorn shares the test database, which must be a server database")
+    with gunicorn(tmp_path, workers=1) as port:
+        answers = [raw_answer(plain_socket(port), request) for request, _, _ in NOT_HTTP]
+        assert get_health(plain(port))[0] == 200
+
+    assert [(status, body["error"]["code"]) for status, body in answers] == [
+        (status, code) for _, status, code in NOT_HTTP
+    ]
+    assert all(body["error"]["message"] and body["error"]["details"] == [] for _, body in answers)
+
+
+def test_the_proxy_answers_what_is_not_http_in_the_error_shape(proxy):
+    cases = NOT_HTTP + NOT_HTTP_FOR_THE_PROXY
+    answers = [raw_answer(proxy.socket(), request) for request, _, _ in cases]
+
+    assert [(status, body["error"]["code"]) for status, body in answers] == [
+        (status, code) for _, status, code in cases
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunked_body_gunicorn_cannot_decode_is_a_400_and_stores_nothing(tmp_path):
+    # gunicorn decodes the chunks as the app reads the body, and raised its own errors in the
+    # middle of the view: 500. Each case on /v1/ingest and on /v1/imports; the last hangs up.
+    if connection.vendor != "postgresql":
+        pytest.skip("gunicorn shares the test database, which must be a server database")
+    owner = get_user_model().objects.create_user(username="chunked", password="chunked-password-1")
+    _, key = api_key_create(owner=owner, name="phone", scopes=["ingest"], created_by=None)
+    bodies = (b"zz\r\n", b"3;ext=\x01\r\n[1]\r\n0\r\n\r\n", b"3\r\n[1]XX0\r\n\r\n", b"40\r\n[1]")
+    answers = []
+    with gunicorn(tmp_path, workers=1) as port:
+        for path, media_type in (("/v1/ingest", "application/json"), ("/v1/imports", "application/zip")):
+            for body in bodies:
+                head = (
+                    f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+                    f"Content-Type: {media_type}\r\nTransfer-Encoding: chunked\r\n\r\n"
+                )
+                sock = plain_socket(port)
+                if body.endswith(b"[1]"):  # a client that stops sending mid-chunk
+                    sock.sendall(head.encode() + body)
+                    sock.shutdown(socket.SHUT_WR)
+                    answers.append(read_answer(sock))
+                else:
+                    answers.append(raw_answer(sock, head.encode() + body))
+        assert get_health(plain(port))[0] == 200
+
+    assert [(status, body["error"]["code"]) for status, body in answers] == [(400, "invalid_request")] * 8
+    assert not Ingestion.objects.filter(user=owner).exists()
 
 
 @pytest.mark.django_db(transaction=True)
