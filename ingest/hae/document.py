@@ -181,7 +181,7 @@ def decode_item(raw: msgspec.Raw) -> Any:
         try:
             item = _any.decode(raw)
         except msgspec.ValidationError:  # a float too large: the standard library reads it as infinity
-            item = json.loads(bytes(raw))
+            item = json.loads(bytes(raw), parse_int=_integer)
         else:
             data = bytes(raw)
             if _LONG_DIGIT_RUN not in data.translate(_DIGITS_AS_ZERO) and _NUL_ESCAPE not in data:
@@ -201,6 +201,12 @@ _LONG_DIGIT_RUN = b"0" * 20
 # The only way JSON can spell a NUL character (a raw NUL byte is not valid JSON).
 _NUL_ESCAPE = b"\\u0000"
 INTEGER_RANGE = range(-(2**63), 2**64)
+
+
+def _integer(digits: str) -> int | float:
+    """An integer as the standard library reads it, but one too long for 64 bits is infinity, as a
+    float too large is: Python refuses to convert more than 4300 digits (ValueError)."""
+    return int(digits) if len(digits) <= 20 else math.inf
 
 
 def _unstorable(item: Any) -> ItemError | None:

@@ -480,13 +480,14 @@ GOOD_STEP = {"date": "2024-05-14 08:00:00 +0200", "qty": 1, "source": "iPhone"}
         ({"date": "2024-05-14 09:00:00 +0200", "qty": 3, "source": 5}, "invalid_text", "source"),
         ({"date": "2024-05-14 09:00:00 +0200", "qty": 1e999}, "invalid_number", "qty"),
         ({"date": "2024-05-14 09:00:00 +0200", "qty": 10**400}, "invalid_number", "qty"),
+        ({"date": "2024-05-14 09:00:00 +0200", "qty": "LONG"}, "invalid_number", "qty"),
         ({"date": " 2024-05-14 09:00:00 +0200 ", "qty": -1}, "out_of_range", "qty"),
         ({"date": "2024-05-14 09:00:00 +0200"}, "missing_value", "qty"),
         ([1, 2], "invalid_item", None),
     ],
 )
 def test_an_item_of_the_wrong_shape_is_rejected_naming_the_field(alice, bad, code, field):
-    body = json.dumps(_steps(GOOD_STEP, bad)).replace("Infinity", "1e999").encode()
+    body = json.dumps(_steps(GOOD_STEP, bad)).replace("Infinity", "1e999").replace('"LONG"', "9" * 5000).encode()
     answer = ingest(alice, body)
     assert answer["metrics"]["step_count"] == {"received": 2, "stored": 1, "updated": 0, "duplicates": 0, "rejected": 1}
     [error] = answer["errors"]
@@ -509,20 +510,23 @@ def test_a_number_too_large_for_a_float_or_64_bits_is_an_item_error_in_every_sec
                 {"start": "2024-05-14 07:00:00 +0200", "name": "Headache", "severity": "HUGE"},
                 {"start": "2024-05-14 08:00:00 +0200", "name": "Nausea", "extra": [1, {"count": 10**30}]},
                 {"start": "2024-05-14 09:00:00 +0200", "name": "Cough", "note": "12345678901234567890123"},
+                # More digits than Python converts to an int (4300): was a 500.
+                {"start": "2024-05-14 10:00:00 +0200", "name": "Fever", "severity": "LONG"},
             ],
         }
     }
-    body = json.dumps(document).replace('"HUGE"', "1e999").encode()
+    body = json.dumps(document).replace('"HUGE"', "1e999").replace('"LONG"', "9" * 5000).encode()
     answer = ingest(alice, body)
     assert answer["status"] == "partial"
     assert answer["workouts"]["stored"] == 1 and answer["workouts"]["rejected"] == 2
-    assert answer["other"]["symptoms"]["rejected"] == 2 and answer["other"]["symptoms"]["stored"] == 1
+    assert answer["other"]["symptoms"]["rejected"] == 3 and answer["other"]["symptoms"]["stored"] == 1
     assert {(e["code"], e["where"].get("field")) for e in answer["errors"]} == {
         ("invalid_number", "duration"),
         ("invalid_text", "activeEnergyBurned.units"),
         ("invalid_number", "severity"),
         ("invalid_number", "extra[1].count"),
     }
+    assert [e["where"]["index"] for e in answer["errors"] if e["where"]["section"] == "symptoms"] == [0, 1, 3]
 
 
 def test_an_item_the_time_estimate_misses_is_still_stored_once(alice):
