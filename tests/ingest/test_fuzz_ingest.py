@@ -101,8 +101,8 @@ def damaged_values(draw: st.DrawFn) -> bytes:
 
 HOSTILE_BYTES = [
     b"\x00", b"\\u0000", b"\\ud800", b"\\udc00", b"\xed\xa0\x80", b"\xc0\xaf", b"\xe0\x80\xaf", b"\xf8\x88\x80\x80\x80",
-    b"\xff\xfe", b"\xef\xbb\xbf", b"[" * 300, b"{" * 50, b"1e999", b"-1e999", b"NaN", b"Infinity", b"1" * 400, b"9" * 5000,
-    b'"', b"\\", b",", b"]", b"}", b'"data":', b"null", b"\xe2\x80\xaf",
+    b"\xff\xfe", b"\xef\xbb\xbf", b"[" * 300, b"{" * 50, b"1e999", b"-1e999", b"NaN", b"Infinity", b"1" * 400,
+    b"9" * 5000, b'"', b"\\", b",", b"]", b"}", b'"data":', b"null", b"\xe2\x80\xaf",
 ]  # fmt: skip
 
 
