@@ -64,6 +64,10 @@ class ImportReport:
 
     def reject(self, kind: str, code: str, message: str, **where: Any) -> None:
         self.counts(kind).rejected += 1
+        self.note(kind, code, message, **where)
+
+    def note(self, kind: str, code: str, message: str, **where: Any) -> None:
+        """An error about something stored all the same (or, from ``reject``, refused)."""
         self.error_count += 1
         if len(self.errors) < MAX_ERRORS:
             self.errors.append({"code": code, "message": message, "where": {"type": kind, **where}})
@@ -149,6 +153,8 @@ class Loader:
         for kind, refusal, start in rows.refused:
             self.report.counts(kind).received += 1
             self.report.reject(kind, refusal.code, refusal.message, field=refusal.field, startDate=start)
+        for kind, problem, start in rows.problems:
+            self.report.note(kind, problem.code, problem.message, field=problem.field, startDate=start)
         self._write_samples(rows.samples)
         stages = RowCollector(SLEEP_STAGES)
         for stage in rows.stages:

@@ -210,7 +210,16 @@ def read_gpx(stream: BinaryIO) -> list[RoutePoint]:
         if field == -1:
             if len(points) >= MAX_ROUTE_POINTS:
                 raise ImportRefused("element_too_large", f"A route has more than {MAX_ROUTE_POINTS} points.")
-            current = [None, _float(attrs.get("lat")), _float(attrs.get("lon")), None, None, None, None, None]
+            current = [
+                None,
+                finite_number(attrs.get("lat")),
+                finite_number(attrs.get("lon")),
+                None,
+                None,
+                None,
+                None,
+                None,
+            ]
 
     def end(tag: str) -> None:
         nonlocal current
@@ -218,7 +227,7 @@ def read_gpx(stream: BinaryIO) -> list[RoutePoint]:
             return
         field = fields[tag]
         if field > 0:
-            current[field] = _float("".join(text))
+            current[field] = finite_number("".join(text))
         elif field == 0:
             try:
                 current[0] = dt.datetime.fromisoformat("".join(text).strip().replace("Z", "+00:00"))
@@ -244,7 +253,9 @@ def read_gpx(stream: BinaryIO) -> list[RoutePoint]:
     return [tuple(point) for point in points]
 
 
-def _float(text: str | None) -> float | None:
+def finite_number(text: str | None) -> float | None:
+    """The number ``text`` holds, or None: also for NaN, infinities and beyond ±1e15, which no
+    column or JSON value we write can hold."""
     try:
         value = float(text) if text is not None else None
     except ValueError:
@@ -279,10 +290,9 @@ def read_ecg(stream: BinaryIO) -> Ecg:
                 continue
             if len(samples) >= MAX_ECG_SAMPLES:
                 raise ImportRefused("element_too_large", f"An ECG has more than {MAX_ECG_SAMPLES} samples.")
-            try:
-                samples.append(float(line.strip().replace(",", ".")))
-            except ValueError:
-                continue
+            value = finite_number(line.strip().replace(",", "."))
+            if value is not None:
+                samples.append(value)
         elif number < MAX_ECG_HEADER_LINES and line.strip():
             row = next(csv.reader([line[:4096]]), [])
             if row and row[0]:

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from ingest.apple import mapping
-from ingest.apple.parse import Node, RoutePoint, parse_date
+from ingest.apple.parse import Node, RoutePoint, finite_number, parse_date
 
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MAX_TEXT = 255
@@ -34,6 +34,10 @@ class Refusal(ValueError):
     def __init__(self, code: str, message: str, field: str | None = None):
         super().__init__(message)
         self.code, self.message, self.field = code, message, field
+
+
+class UnreadableRoute(Exception):
+    """A workout's route file that cannot be read: the workout is kept without it, the problem noted."""
 
 
 @dataclass(slots=True)
@@ -97,7 +101,8 @@ class WorkoutRow:
 class Rows:
     """What a run of elements makes, by table; ``held``: the route points and heartbeats in it
     (a chunk counts them as elements: thousands of HRV records or workouts come in a row);
-    ``refused``: the elements refused, as (the type they count under, why, their startDate)."""
+    ``refused``: the elements refused, as (the type they count under, why, their startDate);
+    ``problems``: the same for what was wrong in an element stored all the same."""
 
     samples: list[Sample] = field(default_factory=list)
     stages: list[Stage] = field(default_factory=list)
@@ -106,6 +111,8 @@ class Rows:
     workouts: list[WorkoutRow] = field(default_factory=list)
     held: int = 0
     refused: list[tuple[str, Refusal, str]] = field(default_factory=list)
+    # What was wrong in an element stored all the same (a workout's unreadable route file).
+    problems: list[tuple[str, Refusal, str]] = field(default_factory=list)
 
 
 RouteReader = Callable[[str], list[RoutePoint] | None]
@@ -369,8 +376,14 @@ def add_workout(node: Node, rows: Rows, latest: dt.datetime, read_route: RouteRe
             for part in child.children:
                 if part.tag == "FileReference":
                     path = part.attrs.get("path", "")
-                    points = read_route(path)
                     route_info["file"] = path
+                    try:
+                        points = read_route(path)
+                    except UnreadableRoute as exc:
+                        route_info["file_found"], route_info["file_error"] = True, str(exc)
+                        problem = Refusal("invalid_route", f"{exc}; the workout is stored without it", "route")
+                        rows.problems.append((WORKOUTS, problem, attrs.get("startDate", "")[:40]))
+                        continue
                     route_info["file_found"] = points is not None
                     route += points or []
                 elif part.tag == "Location":
@@ -427,19 +440,18 @@ def _location(attrs: dict[str, str]) -> RoutePoint:
     except (ValueError, OverflowError):
         when = None
 
-    def number(key: str) -> float | None:
-        try:
-            return float(attrs[key])
-        except (KeyError, ValueError):
-            return None
-
     return (
         when,
-        number("latitude"),
-        number("longitude"),
-        number("altitude"),
-        number("speed"),
-        number("course"),
-        number("horizontalAccuracy"),
-        number("verticalAccuracy"),
+        *(
+            finite_number(attrs.get(key))
+            for key in (
+                "latitude",
+                "longitude",
+                "altitude",
+                "speed",
+                "course",
+                "horizontalAccuracy",
+                "verticalAccuracy",
+            )
+        ),
     )

@@ -45,6 +45,7 @@ from ingest.apple.rows import (
     Record,
     Refusal,
     Rows,
+    UnreadableRoute,
     add_activity_summary,
     add_correlation,
     add_other,
@@ -240,7 +241,12 @@ def _process(apple_import: AppleImport, token: str, progress: Progress | None) -
             if member is None:
                 return None
             with export.open(member) as gpx:
-                return read_gpx(gpx)
+                try:
+                    return read_gpx(gpx)
+                except ImportRefused as exc:
+                    if exc.code != "invalid_xml":  # entities, a bomb: the archive is hostile
+                        raise
+                    raise UnreadableRoute(f"the route file is not well-formed XML ({exc.message})") from None
 
         with ChunkWriter(_commit) as writer:
             for index, node in enumerate(iter_elements(stream), start=1):

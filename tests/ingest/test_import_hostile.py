@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from ingest.models import AppleImport
-from metrics.models import HealthRecord, Sample
+from metrics.models import HealthRecord, Sample, Workout
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
@@ -114,3 +114,69 @@ def test_a_finder_rezip_with_macos_metadata_is_read(alice, tmp_path):
     path = archive(tmp_path, {"Export/apple_health_export/导出.xml": xml, "__MACOSX/Export/._导出.xml": xml})
     call_command("import_apple_health", str(path), "--user", "alice", stdout=StringIO(), stderr=StringIO())
     assert Sample.objects.filter(user=alice).count() == 1
+
+
+# --- Hostile values in a well-formed export: each refused or left out, everything else stored ---
+
+WORKOUT_WITH_ROUTE = (
+    b'<Workout workoutActivityType="HKWorkoutActivityTypeWalking" duration="10" durationUnit="min" '
+    b'sourceName="Watch" startDate="2023-11-04 10:00:00 -0700" endDate="2023-11-04 10:10:00 -0700">'
+    b'<WorkoutRoute sourceName="Watch" startDate="2023-11-04 10:00:00 -0700" endDate="2023-11-04 10:10:00 -0700">'
+    b'<FileReference path="/workout-routes/route_1.gpx"/></WorkoutRoute></Workout>'
+)
+ECG_HEAD = "Name,A\nRecorded Date,2023-11-05 08:12:44 -0800\nClassification,Sinus Rhythm\nSample Rate,512 hertz\n\n"
+
+
+def test_a_route_file_that_is_not_xml_leaves_its_workout_stored_without_it(alice, tmp_path):
+    # One truncated or corrupt GPX refused the whole archive: a history lost for one route.
+    xml = HEAD + b"<HealthData>" + RECORD + WORKOUT_WITH_ROUTE + b"</HealthData>"
+    path = archive(
+        tmp_path,
+        {"apple_health_export/export.xml": xml, "apple_health_export/workout-routes/route_1.gpx": b"<gpx><trkpt"},
+    )
+    call_command("import_apple_health", str(path), "--user", "alice", stdout=StringIO(), stderr=StringIO())
+
+    counts = AppleImport.objects.get(user=alice).counts
+    assert counts["workouts"]["stored"] == 1 and counts["workouts"]["rejected"] == 0
+    assert [(e["code"], e["where"]["type"], e["where"]["field"]) for e in counts["errors"]] == [
+        ("invalid_route", "workouts", "route")
+    ]
+    [workout] = Workout.objects.filter(user=alice)
+    [route] = workout.fields["routes"]
+    assert route["file_found"] is True and "not well-formed XML" in route["file_error"]
+    assert workout.route is None
+    assert Sample.objects.filter(user=alice).count() == 1
+
+
+def test_an_entity_in_a_route_file_still_refuses_the_archive(alice, tmp_path):
+    gpx = b'<?xml version="1.0"?><!DOCTYPE gpx [<!ENTITY a "b">]><gpx>&a;</gpx>'
+    xml = HEAD + b"<HealthData>" + WORKOUT_WITH_ROUTE + b"</HealthData>"
+    path = archive(
+        tmp_path, {"apple_health_export/export.xml": xml, "apple_health_export/workout-routes/route_1.gpx": gpx}
+    )
+    assert "(xml_entities)" in refusal(path)
+
+
+def test_numbers_no_column_can_hold_are_left_out_of_ecgs_and_routes(alice, tmp_path):
+    # "nan" in an ECG reached PostgreSQL's JSON as NaN: the whole import failed.
+    ecg = ECG_HEAD + "\n".join(["7.5", "nan", "1e999", "-inf", "9" * 5000, "abc", "3,25"]) + "\n"
+    location = (
+        b'<Workout workoutActivityType="HKWorkoutActivityTypeRunning" sourceName="Phone" '
+        b'startDate="2018-11-04 10:00:00 -0700" endDate="2018-11-04 10:10:00 -0700"><WorkoutRoute sourceName="Phone" '
+        b'startDate="2018-11-04 10:00:00 -0700" endDate="2018-11-04 10:10:00 -0700">'
+        b'<Location date="2018-11-04 10:00:00 -0700" latitude="37.5" longitude="-122.5" altitude="nan" speed="inf"/>'
+        b'<Location date="2018-11-04 10:00:01 -0700" latitude="nan" longitude="-122.5"/>'
+        b"</WorkoutRoute></Workout>"
+    )
+    xml = HEAD + b"<HealthData>" + RECORD + location + b"</HealthData>"
+    path = archive(
+        tmp_path,
+        {"apple_health_export/export.xml": xml, "apple_health_export/electrocardiograms/ecg_1.csv": ecg.encode()},
+    )
+    call_command("import_apple_health", str(path), "--user", "alice", stdout=StringIO(), stderr=StringIO())
+
+    assert AppleImport.objects.get(user=alice).status == AppleImport.Status.DONE
+    [stored] = HealthRecord.objects.filter(user=alice, section="ecg")
+    assert stored.payload["voltageMeasurements"] == [7.5, 3.25] and stored.payload["sampleCount"] == 2
+    [workout] = Workout.objects.filter(user=alice)
+    assert list(workout.route_points.values_list("latitude", "altitude", "speed")) == [(37.5, None, None)]
