@@ -197,6 +197,8 @@ def add_record(node: Node, rows: Rows, latest: dt.datetime) -> None:
     """A ``Record``: a quantity sample, a sleep stage, half a blood pressure reading, or kept whole."""
     attrs = node.attrs
     kind = attrs.get("type", "")[:100]
+    if not kind.strip():
+        raise Refusal("missing_value", "type is missing", "type")
     start, end, offset = _interval(attrs, latest)
     source = _text(attrs.get("sourceName"), "sourceName")
     value = attrs.get("value")

@@ -157,7 +157,7 @@ def test_an_entity_in_a_route_file_still_refuses_the_archive(alice, tmp_path):
     assert "(xml_entities)" in refusal(path)
 
 
-def test_numbers_no_column_can_hold_are_left_out_of_ecgs_and_routes(alice, tmp_path):
+def test_numbers_no_column_can_hold_are_left_out_and_a_record_without_type_refused(alice, tmp_path):
     # "nan" in an ECG reached PostgreSQL's JSON as NaN: the whole import failed.
     ecg = ECG_HEAD + "\n".join(["7.5", "nan", "1e999", "-inf", "9" * 5000, "abc", "3,25"]) + "\n"
     location = (
@@ -168,14 +168,18 @@ def test_numbers_no_column_can_hold_are_left_out_of_ecgs_and_routes(alice, tmp_p
         b'<Location date="2018-11-04 10:00:01 -0700" latitude="nan" longitude="-122.5"/>'
         b"</WorkoutRoute></Workout>"
     )
-    xml = HEAD + b"<HealthData>" + RECORD + location + b"</HealthData>"
+    untyped = RECORD.replace(b'type="HKQuantityTypeIdentifierHeartRate"', b'type=" "')
+    xml = HEAD + b"<HealthData>" + RECORD + untyped + location + b"</HealthData>"
     path = archive(
         tmp_path,
         {"apple_health_export/export.xml": xml, "apple_health_export/electrocardiograms/ecg_1.csv": ecg.encode()},
     )
     call_command("import_apple_health", str(path), "--user", "alice", stdout=StringIO(), stderr=StringIO())
 
-    assert AppleImport.objects.get(user=alice).status == AppleImport.Status.DONE
+    done = AppleImport.objects.get(user=alice)
+    assert done.status == AppleImport.Status.DONE
+    # A record without a type is not an unknown type to keep: it is refused, and counted.
+    assert [(e["code"], e["where"]["field"]) for e in done.counts["errors"]] == [("missing_value", "type")]
     [stored] = HealthRecord.objects.filter(user=alice, section="ecg")
     assert stored.payload["voltageMeasurements"] == [7.5, 3.25] and stored.payload["sampleCount"] == 2
     [workout] = Workout.objects.filter(user=alice)
