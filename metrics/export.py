@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from django.db.models import Q
 
+from metrics import catalog
 from metrics.models import (
     BloodPressure,
     HealthRecord,
@@ -147,7 +148,9 @@ def _sleep_items(user, start, end) -> Iterator[StoredItem]:
 
 def _sleep_stage_items(user, start, end) -> Iterator[StoredItem]:
     """Stage segments as the app sends them unaggregated, in the unit they were sent in."""
-    stored_unit = MetricType.objects.filter(name="sleep_analysis").values_list("unit", flat=True).first()
+    # The catalog's unit, not the type's row: an owner whose sleep came only from an Apple Health
+    # import has stages and no sleep_analysis type may exist yet.
+    stored_unit = catalog.unit_of("sleep_analysis")
     rows = _window(SleepStage.objects.filter(user=user), "start", start, end).order_by("unit", "start", "id")
     back, back_unit = None, None
     for row in rows.iterator(CHUNK):
