@@ -18,6 +18,7 @@ from audit.models import AuditEvent
 from healthexport.lib import partitions
 from healthexport.lib.http import client_ip
 from healthexport.lib.statements import insert_new
+from healthexport.lib.text import printable, storable
 
 logger = logging.getLogger(__name__)
 USER_AGENT_MAX = 256
@@ -87,13 +88,13 @@ def record_event(
             actor_key_prefix=actor_key_prefix,
             key_prefix=_concerned_key(api_key, target, metadata) or actor_key_prefix,
             target_type=target_type,
-            target_id=target_id,
-            target_label=(target_label or label)[:LABEL_MAX],
+            target_id=printable(target_id),
+            target_label=printable(target_label or label)[:LABEL_MAX],
             outcome=outcome,
             ip=client_ip(request) if request is not None else None,
             user_agent=(request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX] if request is not None else ""),
             request_id=getattr(request, "request_id", "") if request is not None else "",
-            metadata=metadata,
+            metadata=storable(metadata),
         )
         insert_new(event)  # what AuditEvent.save() adds, the key_prefix fallback, is above
     except Exception:

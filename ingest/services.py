@@ -33,6 +33,7 @@ from django.utils import timezone
 from audit.services import record_event
 from healthexport.lib.errors import ApiError, IdempotencyKeyReused, InvalidJson, InvalidPayload
 from healthexport.lib.statements import execute_prepared, insert_new, server_bound_cursor
+from healthexport.lib.text import printable
 from ingest.body import Body, body_size, held, taken
 from ingest.hae.document import (
     MetricHeader,
@@ -41,7 +42,6 @@ from ingest.hae.document import (
     decode_section,
     metric_time_span,
     parse_payload,
-    printable,
 )
 from ingest.hae.items import metric_rows, record_rows, workout_rows, yields_samples_only
 from ingest.models import Ingestion

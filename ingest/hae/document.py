@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from healthexport.lib.errors import InvalidJson, InvalidPayload
+from healthexport.lib.text import printable
 from ingest.parsing import EARLIEST, ItemError, latest_plausible
 
 LIST_SECTIONS = ("metrics", "workouts")
@@ -239,12 +240,6 @@ def _unstorable(item: Any) -> ItemError | None:
 def _nul_error(path: str) -> ItemError:
     where = path or "the item"
     return ItemError("invalid_text", f"{where} holds a NUL character (\\u0000), which cannot be stored", path or None)
-
-
-def printable(text: str) -> str:
-    """``text`` with its NUL characters spelled ``\\u0000``: fit to name a place in an answer
-    that is itself stored (PostgreSQL's jsonb refuses a NUL)."""
-    return text.replace("\x00", "\\u0000")
 
 
 def decode_section(raw: msgspec.Raw) -> list[msgspec.Raw] | None:

@@ -102,3 +102,18 @@ def test_with_the_cache_down_passwords_are_still_checked(client, staff, settings
     assert not signed_in(client)
     assert sign_in(client, "staff", RIGHT).status_code == 302
     assert "login throttle unavailable" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("login", "audited"),
+    [(LOGIN, []), ("/login", [("owner.login_failed", "st\\u0000aff")])],
+    ids=["admin", "owner pages"],
+)
+def test_a_username_typed_with_a_nul_is_refused_not_a_server_error(client, staff, login, audited):
+    # The owner pages audit a failed sign-in with the username in jsonb, which refuses a NUL:
+    # 500. The admin's form refuses the NUL before any password is checked.
+    response = client.post(login, {"username": "st\x00aff", "password": "x\x00"}, REMOTE_ADDR="192.0.2.7")
+
+    assert response.status_code == 200 and not signed_in(client)
+    failed = AuditEvent.objects.exclude(outcome=AuditEvent.Outcome.SUCCESS)
+    assert [(event.action, event.metadata["username"]) for event in failed] == audited
