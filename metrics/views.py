@@ -30,10 +30,13 @@ TIME_PARAMS = [
 
 
 def time_window(request: Request):
-    return (
-        queries.parse_time_param(request.query_params.get("start"), "start"),
-        queries.parse_time_param(request.query_params.get("end"), "end"),
-    )
+    """``?start=`` (inclusive) and ``?end=`` (exclusive); a window that holds no instant is a 400,
+    not an empty answer that would look like no data."""
+    start = queries.parse_time_param(request.query_params.get("start"), "start")
+    end = queries.parse_time_param(request.query_params.get("end"), "end")
+    if start is not None and end is not None and end <= start:
+        raise InvalidPayload("end must be after start.", details=[{"field": "end", "reason": "end_before_start"}])
+    return start, end
 
 
 def choice_param(request: Request, name: str, choices: tuple[str, ...], default: str) -> str:

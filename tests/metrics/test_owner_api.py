@@ -90,6 +90,15 @@ def test_a_time_window_beyond_the_calendar_is_invalid(alice_client, alice, start
     assert response.json()["error"]["details"] == [{"field": "start", "reason": "invalid_date"}]
 
 
+@pytest.mark.parametrize("path", ["/v1/workouts", "/v1/metrics/step_count", "/v1/export"])
+@pytest.mark.parametrize("end", ["2024-05-01T00:00:00Z", "2024-05-14T09:00:00+02:00"])
+def test_a_time_window_that_holds_no_instant_is_invalid_not_empty(alice_client, alice, load, path, end):
+    load(alice)
+    response = alice_client.get(path, {"start": "2024-05-14T07:00:00Z", "end": end})
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == [{"field": "end", "reason": "end_before_start"}]
+
+
 def test_a_forged_cursor_with_an_out_of_range_offset_is_read_in_utc(alice_client, alice, load):
     load(alice)
     cursor = base64.urlsafe_b64encode(b"2000-01-01T00:00:00-20:05|0").decode()
