@@ -41,6 +41,14 @@ from metrics.models import MetricType, Workout
 from metrics.units import UnitMismatch, converter
 
 MAX_ERRORS = 100
+# Kinds counted apart in a report, per dict (records, other): an archive of a million made-up
+# types would hold a million counts, rewritten with the report at every chunk. The rest are
+# counted together under OTHER_KINDS.
+MAX_KINDS = 1000
+OTHER_KINDS = "apple_records_of_other_types"
+# Refused metric names remembered between chunks (so a chunk does not ask again); beyond this
+# they are forgotten and asked again: their number is the archive's to choose.
+MAX_REMEMBERED_REFUSALS = 10_000
 # Samples as the app's (same table, key and columns), compared on the value alone (see above).
 IMPORTED_SAMPLES = replace(SAMPLES, compared=("qty",))
 
@@ -58,9 +66,11 @@ class ImportReport:
     def counts(self, kind: str) -> Counts:
         if kind == WORKOUTS:
             return self.workouts
-        if kind.startswith(("HK", "apple_records")):
-            return self.records.setdefault(kind, Counts())
-        return self.other.setdefault(kind, Counts())
+        counts = self.records if kind.startswith(("HK", "apple_records")) else self.other
+        found = counts.get(kind)
+        if found is None:
+            found = counts.setdefault(kind if len(counts) < MAX_KINDS else OTHER_KINDS, Counts())
+        return found
 
     def reject(self, kind: str, code: str, message: str, **where: Any) -> None:
         self.counts(kind).rejected += 1
@@ -135,6 +145,8 @@ class Loader:
 
     def prepare(self, rows: Rows) -> None:
         """Create the metric types the chunk needs (their own short transactions, as the app's)."""
+        if len(self._metrics) > MAX_REMEMBERED_REFUSALS:
+            self._metrics = {name: metric for name, metric in self._metrics.items() if metric.type is not None}
         names = {sample.metric for sample in rows.samples} - self._metrics.keys()
         if not names:
             return

@@ -318,9 +318,17 @@ def add_activity_summary(node: Node, rows: Rows) -> None:
     rows.records.append(Record(ACTIVITY_SUMMARIES, "activity_summary", day.isoformat(), start, payload))
 
 
+# The top-level elements of export.xml's DTD with no table of their own: a section each.
+OTHER_ELEMENTS = frozenset({"ExportDate", "Me", "ClinicalRecord", "Audiogram", "VisionPrescription"})
+# Elements Apple may add later, and those a made-up archive invents: one section for them all
+# (the tag is in the payload). A section each would let a file of a million tags ask the
+# database once per tag and chunk.
+UNKNOWN_ELEMENTS = "apple_other_elements"
+
+
 def add_other(node: Node, rows: Rows) -> None:
     """Me, ExportDate, ClinicalRecord, Audiogram, VisionPrescription, and elements Apple adds later."""
-    section = "apple_" + mapping.snake(node.tag)[:50]
+    section = "apple_" + mapping.snake(node.tag) if node.tag in OTHER_ELEMENTS else UNKNOWN_ELEMENTS
     payload = {"tag": node.tag[:64], "attrs": node.attrs, "children": _children(node)}
     key = "me" if node.tag == "Me" else "sha256:" + digest(payload)
     start = None

@@ -230,8 +230,10 @@ def _process(apple_import: AppleImport, token: str, progress: Progress | None) -
     loader = Loader(user_id=apple_import.user_id, import_id=apple_import.pk, report=report)
     latest = latest_plausible()
     done = apple_import.elements_done
-    with open_export(Path(apple_import.path), max_bytes=settings.IMPORT_MAX_UNCOMPRESSED_BYTES) as export:
-        stream = export.open(export.xml)
+    with (
+        open_export(Path(apple_import.path), max_bytes=settings.IMPORT_MAX_UNCOMPRESSED_BYTES) as export,
+        export.open(export.xml) as stream,
+    ):
         size = max(export.xml.size, 1)
         rows, pressure, pending, index = Rows(), [], 0, 0
         chunk_elements = settings.IMPORT_CHUNK_ELEMENTS  # read once: a settings lookup per element costs

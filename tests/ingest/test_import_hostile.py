@@ -184,3 +184,26 @@ def test_numbers_no_column_can_hold_are_left_out_and_a_record_without_type_refus
     assert stored.payload["voltageMeasurements"] == [7.5, 3.25] and stored.payload["sampleCount"] == 2
     [workout] = Workout.objects.filter(user=alice)
     assert list(workout.route_points.values_list("latitude", "altitude", "speed")) == [(37.5, None, None)]
+
+
+def test_made_up_types_and_elements_are_counted_and_stored_within_bounds(alice, tmp_path, monkeypatch):
+    # A million invented types or tags made a million counts in the report, rewritten at every
+    # chunk, and a section (one database query per chunk) each: a 6 MB archive held a worker
+    # for minutes. Kinds beyond the cap are counted together; unknown tags share one section.
+    monkeypatch.setattr("ingest.apple.load.MAX_KINDS", 3)
+    made_up = b"".join(
+        RECORD.replace(b"HKQuantityTypeIdentifierHeartRate", b"HKQuantityTypeIdentifierMadeUp%d" % number)
+        + b'<Invented%d when="%d"/>' % (number, number)
+        for number in range(6)
+    )
+    path = archive(tmp_path, {"apple_health_export/export.xml": HEAD + b"<HealthData>" + made_up + b"</HealthData>"})
+    call_command("import_apple_health", str(path), "--user", "alice", stdout=StringIO(), stderr=StringIO())
+
+    counts = AppleImport.objects.get(user=alice).counts
+    assert len(counts["records"]) == 4 and counts["records"]["apple_records_of_other_types"]["received"] == 3
+    assert sum(kind["received"] for kind in counts["records"].values()) == 6
+    assert counts["other"] == {
+        "apple_other_elements": {"received": 6, "stored": 6, "updated": 0, "duplicates": 0, "rejected": 0}
+    }
+    stored = HealthRecord.objects.filter(user=alice, section="apple_other_elements")
+    assert sorted(record.payload["tag"] for record in stored) == [f"Invented{number}" for number in range(6)]
