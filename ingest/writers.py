@@ -187,7 +187,6 @@ def _fetch_existing(spec: TableSpec, user_id: int, rows: Sequence[Row]) -> dict[
                 if key in wanted:
                     existing[key] = tuple(record[len(field_names) :])
     else:
-        base = spec.model.objects.filter(user_id=user_id)
         keys = list(wanted)
         for start in range(0, len(keys), IN_CHUNK):
             chunk = keys[start : start + IN_CHUNK]
@@ -200,7 +199,9 @@ def _fetch_existing(spec: TableSpec, user_id: int, rows: Sequence[Row]) -> dict[
                 else:
                     filters = dict(zip(field_names[:-1], prefix, strict=True))
                     filters[f"{field_names[-1]}__in"] = last_values
-                    records = base.filter(**filters).values_list(*field_names, *compared_names)
+                    records = spec.model.objects.filter(user_id=user_id, **filters).values_list(
+                        *field_names, *compared_names
+                    )
                 for record in records:
                     existing[tuple(record[: len(field_names)])] = tuple(record[len(field_names) :])
     return existing

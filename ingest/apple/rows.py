@@ -111,7 +111,6 @@ class Rows:
     workouts: list[WorkoutRow] = field(default_factory=list)
     held: int = 0
     refused: list[tuple[str, Refusal, str]] = field(default_factory=list)
-    # What was wrong in an element stored all the same (a workout's unreadable route file).
     problems: list[tuple[str, Refusal, str]] = field(default_factory=list)
 
 
